@@ -1,0 +1,144 @@
+"""Measure one cell (device x model x variant x engine) and turn the outcome into a record.
+
+Every path ends in exactly one ``Measurement`` appended to the store: ok, unsupported (with the
+reason), failed (the model or engine broke), or infra_error (the device or transport broke).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .cases import BenchCase
+from .devices.discovery import open_device
+from .engines import get_engine
+from .engines.base import RawRun, RunSettings
+from .engines.hostrun import run_on_host
+from .errors import InfraError, MeasurementError, Unsupported
+from .manifest import ModelSpec
+from .results.schema import Measurement
+from .results.stats import LatencyStats
+from .variants import Artifact, resolve_artifact
+
+STATE_FIXES = {
+    "unauthorized": "accept the 'Allow USB debugging' prompt on the phone, then re-run",
+    "offline": "reconnect the cable or run `adb reconnect offline`; reboot the phone if it stays offline",
+    "recovery": "the phone is in recovery mode: reboot it into Android (`adb reboot`)",
+    "sideload": "the phone is in sideload mode: finish or cancel the sideload and reboot",
+    "bootloader": "the phone is in the bootloader: reboot it into Android",
+    "no permissions": "fix the udev rules for this USB device (see `adb devices -l`), then replug",
+}
+
+
+class CellRunner:
+    """Runs cells for one session; holds opened devices so each is probed once."""
+
+    def __init__(self, config, models: dict[str, ModelSpec], model_paths: dict[str, Path], store):
+        self.config = config
+        self.models = models
+        self.model_paths = model_paths
+        self.store = store
+        self._devices: dict[str, Any] = {}
+
+    def settings(self, **overrides: Any) -> RunSettings:
+        base = RunSettings(warmup=self.config.warmup, iterations=self.config.iterations,
+                           min_time_s=self.config.min_time_s, threads=self.config.threads,
+                           timeout_s=self.config.timeout_s)
+        return dataclasses.replace(base, **overrides)
+
+    def device(self, case: BenchCase):
+        if case.device.state != "device":
+            raise InfraError(f"device {case.device.id} is {case.device.state}",
+                             serial=case.device.serial, fix=STATE_FIXES.get(case.device.state))
+        if case.device.id not in self._devices:
+            self._devices[case.device.id] = open_device(case.device)
+        return self._devices[case.device.id]
+
+    def run(self, case: BenchCase, suite: str, settings: RunSettings, test_id: str) -> Measurement:
+        spec = self.models[case.model]
+        engine = get_engine(case.engine)
+        ident = {"device": _device_ident(case), "model": spec.as_dict(),
+                 "variant": {"id": case.variant}, "engine": {"name": engine.name,
+                                                            "version": engine.version()}}
+        try:
+            device = self.device(case)
+            profile = device.profile()
+            ident["device"].update(_profile_ident(profile))
+            artifact = resolve_artifact(spec, self.model_paths[case.model], case.variant,
+                                        engine.formats[0])
+            ident["variant"].update(artifact.as_dict())
+            support = engine.supports(artifact.format, profile)
+            if not support.ok:
+                raise Unsupported(support.reason)
+            with device.prepare({}) as before:
+                raw = self._execute(device, engine, artifact, spec, settings)
+                after = device.sample()
+        except Unsupported as exc:
+            return self._emit(case, suite, test_id, ident, "unsupported", exc.reason)
+        except InfraError as exc:
+            return self._emit(case, suite, test_id, ident, "infra_error", str(exc))
+        except MeasurementError as exc:
+            return self._emit(case, suite, test_id, ident, "failed", str(exc))
+        except Exception as exc:  # a harness bug must still leave a record and let the run go on
+            return self._emit(case, suite, test_id, ident, "failed",
+                              f"harness error: {type(exc).__name__}: {exc}")
+        return self._emit_ok(case, suite, test_id, ident, raw, before, after)
+
+    def _execute(self, device, engine, artifact: Artifact, spec: ModelSpec,
+                 settings: RunSettings) -> RawRun:
+        if device.info.kind == "host":
+            return run_on_host(engine, artifact.path, spec.input, settings)
+        run_on_device = getattr(engine, "run_on_device", None)
+        if run_on_device is None:
+            raise Unsupported(f"{engine.name} has no runner for {device.info.kind} devices")
+        return run_on_device(device, artifact, spec, settings)
+
+    def _emit_ok(self, case, suite, test_id, ident, raw: RawRun, before, after) -> Measurement:
+        stats = LatencyStats.from_samples(raw.samples_ms)
+        conditions = {"threads": raw.threads, "before": before, "after": after,
+                      "governor": before.get("governor"), "temp_c": after.get("temp_c"),
+                      "charging": after.get("charging"), "other_cpu_pct": raw.other_cpu_pct,
+                      "virtual": case.device.virtual}
+        conditions.update(self._noise(stats, raw))
+        ident["engine"].update({"version": raw.engine_version or ident["engine"]["version"],
+                                "backend": raw.backend, "threads": raw.threads})
+        latency = stats.as_dict()
+        latency.update({"load_ms": raw.load_ms, "first_ms": raw.first_ms})
+        memory = {"peak_rss_mb": raw.peak_rss_mb, "rss_before_load_mb": raw.rss_before_load_mb,
+                  "model_rss_mb": (raw.peak_rss_mb - raw.rss_before_load_mb)
+                  if raw.peak_rss_mb is not None and raw.rss_before_load_mb is not None else None}
+        record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite, status="ok",
+                             conditions=conditions, latency=latency, memory=memory,
+                             samples_ms=raw.samples_ms, extra=dict(raw.extra), **ident)
+        self.store.append(record)
+        return record
+
+    def _noise(self, stats: LatencyStats, raw: RawRun) -> dict[str, Any]:
+        limits = self.config.noise
+        reasons = []
+        if raw.other_cpu_pct is not None and raw.other_cpu_pct > limits["noise_other_cpu_pct"]:
+            reasons.append(f"other processes used {raw.other_cpu_pct:.0f}% of a core")
+        if stats.n >= 10 and stats.tail_ratio > limits["noise_tail_ratio"]:
+            reasons.append(f"p90/median {stats.tail_ratio:.2f}")
+        if stats.n >= 10 and stats.cv > limits["noise_cv"]:
+            reasons.append(f"cv {stats.cv:.2f}")
+        return {"noisy": bool(reasons), "noise_reason": "; ".join(reasons) or None}
+
+    def _emit(self, case, suite, test_id, ident, status: str, reason: str) -> Measurement:
+        record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,
+                             status=status, reason=reason,
+                             conditions={"virtual": case.device.virtual}, **ident)
+        self.store.append(record)
+        return record
+
+
+def _device_ident(case: BenchCase) -> dict[str, Any]:
+    info = case.device
+    return {"id": info.id, "kind": info.kind, "serial": info.serial, "model": info.model,
+            "virtual": info.virtual, "state": info.state}
+
+
+def _profile_ident(profile: dict[str, Any]) -> dict[str, Any]:
+    keys = ("arch", "abis", "os", "soc", "cores_logical", "mem_total_mb", "sdk", "release",
+            "manufacturer", "profile")
+    return {k: profile[k] for k in keys if k in profile}

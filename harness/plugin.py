@@ -1,0 +1,144 @@
+"""edgelab's pytest plugin: options, parametrization, the ``bench`` fixture, session finish.
+
+Only wiring lives here; the work is in ``session``, ``measure`` and ``report``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from . import config as cfg
+from .errors import HarnessError
+
+SESSION_KEY = pytest.StashKey["object"]()
+_FRONT_DOOR = ("edgelab_device", "edgelab_engine", "edgelab_model", "edgelab_variant")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("edgelab", "edgelab device benchmarking")
+    add = group.addoption
+    add("--device", dest="edgelab_device", type=cfg.parse_csv, default=None, metavar="IDS",
+        help="devices to measure: host (default), all, or comma-separated ids from "
+             "`python -m harness devices`")
+    add("--engine", dest="edgelab_engine", type=cfg.parse_csv, default=None, metavar="NAMES",
+        help="engines, comma-separated (default: every registered engine)")
+    add("--model", dest="edgelab_model", type=cfg.parse_csv, default=None, metavar="NAMES",
+        help="models from models/manifest.toml or paths to .onnx/.tflite files "
+             "(default: [tool.edgelab] models)")
+    add("--variant", dest="edgelab_variant", type=cfg.parse_csv, default=None, metavar="NAMES",
+        help="model variants: fp32, fp16, int8, int8-dynamic, int8-weight (default: fp32)")
+    add("--warmup", dest="edgelab_warmup", type=cfg.parse_non_negative_int, default=None,
+        metavar="N", help="untimed iterations before timing (default 10)")
+    add("--iterations", dest="edgelab_iterations", type=cfg.parse_positive_int, default=None,
+        metavar="N", help="timed iterations, at least (default 50)")
+    add("--min-time", dest="edgelab_min_time", type=cfg.parse_seconds, default=None,
+        metavar="SECONDS", help="keep iterating until this much time was timed (default 0)")
+    add("--threads", dest="edgelab_threads", type=cfg.parse_positive_int, default=None,
+        metavar="N", help="engine threads (default 1: on shared hosts more threads measure the "
+                          "neighbours, see docs)")
+    add("--report-dir", dest="edgelab_report_dir", default=None, metavar="DIR",
+        help="where runs are written: DIR/<run-id>/ and DIR/latest (default reports)")
+    add("--edgelab-timeout", dest="edgelab_timeout", type=cfg.parse_seconds, default=None,
+        metavar="SECONDS", help="kill one engine run after this long (default 600)")
+    add("--edgelab-manifest", dest="edgelab_manifest", default=None, metavar="PATH",
+        help="model manifest (default models/manifest.toml)")
+    add("--edgelab-cache", dest="edgelab_cache", default=None, metavar="DIR",
+        help="model cache (default $EDGELAB_CACHE or ~/.cache/edgelab)")
+
+
+def _wants_session(config: pytest.Config) -> bool:
+    """Measure only when suites run: the harness's own tests must not discover devices."""
+    if any(getattr(config.option, name, None) for name in _FRONT_DOOR):
+        return True
+    suites = (config.rootpath / "suites").resolve()
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == suites or suites in path.parents:
+            return True
+    return False
+
+
+def _build_session(config: pytest.Config):
+    from .session import BenchSession
+
+    run_config = cfg.build_config(config.option, config.rootpath)
+    try:
+        if hasattr(config, "workerinput"):
+            data = config.workerinput.get("edgelab")
+            if data is not None:
+                return BenchSession.on_worker(run_config, data)
+        return BenchSession.on_controller(run_config, log=_log(config))
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _log(config: pytest.Config):
+    def write(message: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(message)
+        else:
+            print(message)
+    return write
+
+
+def get_session(config: pytest.Config):
+    if SESSION_KEY not in config.stash:
+        config.stash[SESSION_KEY] = _build_session(config)
+    return config.stash[SESSION_KEY]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): keep one device's tests on one worker")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "edgelab-xdist")
+    if _wants_session(config):
+        get_session(config)
+
+
+class _XdistHooks:
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        if SESSION_KEY in node.config.stash:
+            node.workerinput["edgelab"] = node.config.stash[SESSION_KEY].to_workerinput()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bench_case" not in metafunc.fixturenames:
+        return
+    session = get_session(metafunc.config)
+    params = [pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(case.device.serial))
+              for case in session.cases()]
+    metafunc.parametrize("bench_case", params)
+
+
+@pytest.fixture
+def bench(request: pytest.FixtureRequest, bench_case):
+    """One device x model x variant x engine cell; ``bench.measure()`` records a measurement."""
+    from .bench import Bench
+
+    return Bench(get_session(request.config), bench_case, request.node.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if SESSION_KEY not in config.stash or hasattr(config, "workerinput"):
+        return
+    from .finish import finish_run
+
+    finish_run(config.stash[SESSION_KEY], exitstatus)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if SESSION_KEY not in config.stash or hasattr(config, "workerinput"):
+        return
+    from .report.summary import summary_lines
+
+    bench_session = config.stash[SESSION_KEY]
+    terminalreporter.section("edgelab")
+    for line in summary_lines(bench_session.store.records()):
+        terminalreporter.write_line(line)
+    report = bench_session.store.run_dir / "report.html"
+    if report.exists():
+        terminalreporter.write_line(f"report: {report}")

@@ -1,0 +1,1 @@
+"""Measurement records, their storage and their statistics."""

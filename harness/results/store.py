@@ -1,0 +1,90 @@
+"""Where a run's results live on disk: ``<report_dir>/<run_id>/``.
+
+``results.jsonl`` gets one line per record, written with a single ``os.write`` on an ``O_APPEND``
+descriptor and fsynced at once: a crash loses at most the test that was running, and xdist
+workers appending to the same file cannot interleave inside a line (the kernel serialises
+appends to a regular file per write call).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+
+from .schema import Measurement
+
+RESULTS_FILE = "results.jsonl"
+RUN_FILE = "run.json"
+
+
+def new_run_id() -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temp file beside ``path``, fsync, rename: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class RunStore:
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.results_path = self.run_dir / RESULTS_FILE
+
+    def create(self) -> "RunStore":
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.results_path.touch(exist_ok=True)
+        return self
+
+    def append(self, record: Measurement) -> None:
+        line = (json.dumps(record.to_dict(), separators=(",", ":"), default=str) + "\n").encode()
+        fd = os.open(self.results_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write_run_info(self, info: dict[str, Any]) -> None:
+        atomic_write_text(self.run_dir / RUN_FILE, json.dumps(info, indent=2, default=str) + "\n")
+
+    def read_run_info(self) -> dict[str, Any]:
+        path = self.run_dir / RUN_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def records(self) -> list[Measurement]:
+        return list(iter_records(self.results_path))
+
+    def point_latest(self) -> None:
+        """Make ``<report_dir>/latest`` a symlink to this run (atomically replaced)."""
+        latest = self.run_dir.parent / "latest"
+        tmp = self.run_dir.parent / f".latest.tmp{os.getpid()}"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(self.run_dir.name, tmp)
+        os.replace(tmp, latest)
+
+
+def iter_records(path: Path) -> Iterator[Measurement]:
+    """Read records; a torn last line (crash mid-write) is skipped, not fatal."""
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.readlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                continue
+            raise
+        yield Measurement.from_dict(data)

@@ -1,0 +1,118 @@
+"""``BenchSession``: everything one pytest session needs, built once and kept in ``config.stash``.
+
+On the xdist controller (or a plain run) it discovers devices, fetches models and creates the
+run directory; workers receive the run id, device list and model paths through ``workerinput``
+so every process collects the same test ids and writes into the same run.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cases import BenchCase, build_cases
+from .config import RunConfig
+from .devices.base import DeviceInfo
+from .devices.discovery import discover_all, select
+from .engines import REGISTRY as ENGINE_REGISTRY
+from .engines import get_engine
+from .errors import UsageError
+from .fetch import default_cache_dir, fetch
+from .manifest import ModelSpec, adhoc_model, load_manifest
+from .measure import CellRunner
+from .results.store import RunStore, new_run_id
+from .variants import VARIANTS
+
+
+def resolve_models(names: tuple[str, ...], manifest: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+    chosen: dict[str, ModelSpec] = {}
+    for name in names:
+        if name in manifest:
+            chosen[name] = manifest[name]
+        elif Path(name).suffix and (Path(name).exists() or "/" in name):
+            spec = adhoc_model(name)
+            chosen[spec.name] = spec
+        else:
+            raise UsageError(f"--model: unknown model {name!r}; valid: {', '.join(manifest)} "
+                             f"(or a path to a .onnx/.tflite file)")
+    return chosen
+
+
+def check_choices(option: str, given: tuple[str, ...], valid) -> None:
+    unknown = [g for g in given if g not in valid]
+    if unknown:
+        raise UsageError(f"{option}: unknown value(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+
+
+class BenchSession:
+    def __init__(self, config: RunConfig, devices: list[DeviceInfo], models: dict[str, ModelSpec],
+                 model_paths: dict[str, Path], engines: tuple[str, ...], notes: list[str]):
+        self.config = config
+        self.devices = devices
+        self.models = models
+        self.model_paths = model_paths
+        self.engines = engines
+        self.notes = notes
+        self.store = RunStore(config.report_dir / config.run_id)
+        self.runner = CellRunner(config, models, model_paths, self.store)
+        self.started = _dt.datetime.now(_dt.timezone.utc)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def on_controller(cls, config: RunConfig, log=print) -> "BenchSession":
+        engines = config.engines or tuple(ENGINE_REGISTRY)
+        check_choices("--engine", engines, list(ENGINE_REGISTRY))
+        check_choices("--variant", config.variants, list(VARIANTS))
+        models = resolve_models(config.models, load_manifest(config.manifest))
+        notes: list[str] = []
+        devices = select(discover_all(notes=notes), config.devices)
+        cache = config.cache_dir or default_cache_dir()
+        paths = {name: fetch(spec, cache, log=log) for name, spec in models.items()}
+        session = cls(config.with_run_id(new_run_id()), devices, models, paths, engines, notes)
+        session.store.create()
+        session.store.write_run_info(session.run_info())
+        return session
+
+    def to_workerinput(self) -> dict[str, Any]:
+        return {"run_id": self.config.run_id, "devices": [d.as_dict() for d in self.devices],
+                "model_paths": {k: str(v) for k, v in self.model_paths.items()},
+                "engines": list(self.engines), "notes": self.notes,
+                "adhoc": {k: str(v.path) for k, v in self.models.items() if v.package is None}}
+
+    @classmethod
+    def on_worker(cls, config: RunConfig, data: dict[str, Any]) -> "BenchSession":
+        manifest = load_manifest(config.manifest)
+        models = {name: manifest[name] if name in manifest else adhoc_model(data["adhoc"][name])
+                  for name in data["model_paths"]}
+        return cls(config.with_run_id(data["run_id"]),
+                   [DeviceInfo.from_dict(d) for d in data["devices"]], models,
+                   {k: Path(v) for k, v in data["model_paths"].items()},
+                   tuple(data["engines"]), list(data["notes"]))
+
+    # -- use ----------------------------------------------------------------------------
+    def cases(self) -> list[BenchCase]:
+        return build_cases(self.devices, tuple(self.models), self.config.variants, self.engines)
+
+    def run_info(self, **more: Any) -> dict[str, Any]:
+        return {
+            "run_id": self.config.run_id, "started": self.started.isoformat(),
+            "argv": sys.argv, "options": self.config.as_dict(),
+            "devices": [d.as_dict() for d in self.devices],
+            "models": {name: {**spec.as_dict(), "path": str(self.model_paths[name])}
+                       for name, spec in self.models.items()},
+            "engines": {name: get_engine(name).version() for name in self.engines},
+            "environment": {"python": sys.version.split()[0], "platform": platform.platform(),
+                            "machine": platform.machine(), "edgelab": _edgelab_version()},
+            "notes": self.notes, **more,
+        }
+
+
+def _edgelab_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edgelab")
+    except PackageNotFoundError:
+        return "unknown"

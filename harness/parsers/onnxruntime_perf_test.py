@@ -52,7 +52,8 @@ def _latency_ms(value: str, unit: str | None) -> float | None:
     if number is None:
         return None
     # Latencies are printed in seconds unless a smaller unit is spelled out.
-    return number * _TO_MS.get((unit or "s").lower(), 1000.0)
+    # Round away binary noise of the unit change (0.0838817 s -> 83.8817 ms).
+    return round(number * _TO_MS.get((unit or "s").lower(), 1000.0), 9)
 
 
 def _split_runs(lines: list[str]) -> list[dict]:

@@ -1,0 +1,1 @@
+"""Command-line subcommands; see harness/cli.py for the contract each module follows."""

@@ -88,10 +88,10 @@ class CellRunner:
                  settings: RunSettings) -> RawRun:
         if device.info.kind == "host":
             return run_on_host(engine, artifact.path, spec.input, settings)
-        run_on_device = getattr(engine, "run_on_device", None)
-        if run_on_device is None:
-            raise Unsupported(f"{engine.name} has no runner for {device.info.kind} devices")
-        return run_on_device(device, artifact, spec, settings)
+        # phones: the engine's official benchmark tool for the device ABI, output parsed
+        from .engines.device_tools import run_with_tool
+
+        return run_with_tool(device, engine, artifact, spec, settings)
 
     def _emit_ok(self, case, suite, test_id, ident, raw: RawRun, before, after) -> Measurement:
         stats = LatencyStats.from_samples(raw.samples_ms)

@@ -1,0 +1,49 @@
+# The two commands of the README: `make bench` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.edgelab-installed
+BENCH_MODELS := ppocr_cls,face_landmark
+PYTEST_WORKERS ?= 2
+
+.PHONY: bench test install system-deps models clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[engines,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/python -m harness models fetch --model ppocr_cls --model face_landmark
+
+# Run the lab's suites on this machine and print where the report is.
+bench: models
+	$(BIN)/python -m pytest suites/ --device=host --model=$(BENCH_MODELS) -p no:cacheprovider -q \
+	  -o addopts="" ; rc=$$?; \
+	  echo "report: $$(readlink -f reports/latest)/report.html"; \
+	  test $$rc -eq 0
+
+# System packages the integration and browser tests drive (real adb server, real Chromium).
+# Installed only when missing and when we may (root + apt); otherwise those tests say why they skip.
+system-deps:
+	@missing=""; command -v adb >/dev/null || missing="$$missing adb"; \
+	 test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	 if [ -n "$$missing" ]; then \
+	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	     echo "installing system packages:$$missing"; \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	       || echo "warning: could not install$$missing"; \
+	   else echo "note: missing$$missing (not root / no apt): the tests needing them will skip"; fi; \
+	 fi
+
+# The harness's own tests. pytest's exit code 5 (no tests ran) is a failure here too.
+test: models system-deps
+	$(BIN)/python -m pytest tests -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup -q \
+	  -m "not device"; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "error: no tests ran"; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) reports/2* reports/latest models/build

@@ -65,6 +65,8 @@ PART_NAMES = {
     0x56: {0x581: "PJ4/PJ4b", 0x584: "PJ4B-MP"},
 }
 _V7_NAMES = {"half", "thumb", "fastmult", "vfp", "edsp"}
+_KNOWN_KEYS = {"Processor", "CPU implementer", "CPU part", "CPU architecture", "Features",
+               "BogoMIPS", "Hardware", "model name", "vendor_id", "flags", "isa"}
 
 
 def _blocks(lines: list[str]) -> tuple[list[dict], dict]:
@@ -158,6 +160,6 @@ def parse(text: str) -> dict:
         "i8mm": "i8mm" in features, "bf16": bool(features & {"bf16", "asimdbf16"}),
         "sve": "sve" in features, "sve2": "sve2" in features,
     }
-    if not cores and not glob:
+    if not cores and not set(glob) & _KNOWN_KEYS:
         result["error"] = "no 'processor'/'CPU part'/'Features' lines: not /proc/cpuinfo"
     return result

@@ -24,10 +24,10 @@ import re
 
 from ._text import clean_lines, to_int
 
-_START = re.compile(r"^\s*\[([^\[\]]+)\]\s*:\s*\[(.*)$")
+_START = re.compile(r"^\s*\[([\w.\-:@]+)\]\s*:\s*\[(.*)$")
 # build.prop style fallback ("ro.product.model=Pixel 8"), used by some dump
 # tools and by `getprop` replacements that print key=value.
-_EQUALS = re.compile(r"^\s*([A-Za-z0-9_][\w.\-]*\.[\w.\-]+)=(.*)$")
+_EQUALS = re.compile(r"^\s*([A-Za-z][\w\-]*(?:\.[\w\-]+)+)=(.*)$")
 
 _SOC_KEYS = ("ro.soc.model", "ro.hardware.chipname", "ro.chipname",
              "ro.board.platform", "ro.hardware", "ro.product.board")

@@ -47,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="model cache (default $EDGELAB_CACHE or ~/.cache/edgelab)")
 
 
+def pytest_addhooks(pluginmanager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def _wants_session(config: pytest.Config) -> bool:
     """Measure only when suites run: the harness's own tests must not discover devices."""
     if any(getattr(config.option, name, None) for name in _FRONT_DOOR):
@@ -68,7 +74,8 @@ def _build_session(config: pytest.Config):
             data = config.workerinput.get("edgelab")
             if data is not None:
                 return BenchSession.on_worker(run_config, data)
-        return BenchSession.on_controller(run_config, log=_log(config))
+        return BenchSession.on_controller(run_config, log=_log(config), hook=config.hook,
+                                          pytest_config=config)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -58,20 +58,26 @@ class BenchSession:
         self.store = RunStore(config.report_dir / config.run_id)
         self.runner = CellRunner(config, models, model_paths, self.store)
         self.started = _dt.datetime.now(_dt.timezone.utc)
+        self.hook = self.pytest_config = None  # set on the controller only
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def on_controller(cls, config: RunConfig, log=print) -> "BenchSession":
+    def on_controller(cls, config: RunConfig, log=print, hook=None,
+                      pytest_config=None) -> "BenchSession":
         engines = config.engines or tuple(ENGINE_REGISTRY)
         check_choices("--engine", engines, list(ENGINE_REGISTRY))
         check_choices("--variant", config.variants, list(VARIANTS))
         models = resolve_models(config.models, load_manifest(config.manifest))
         notes: list[str] = []
-        devices = select(discover_all(notes=notes), config.devices)
+        found = discover_all(notes=notes)
+        chosen = hook.edgelab_select_devices(config=pytest_config, found=found,
+                                             wanted=config.devices) if hook else None
+        devices = chosen if chosen is not None else select(found, config.devices)
         cache = config.cache_dir or default_cache_dir()
         paths = {name: fetch(spec, cache, log=log) for name, spec in models.items()}
         session = cls(config.with_run_id(new_run_id()), devices, models, paths, engines, notes)
         session.store.create()
+        session.hook, session.pytest_config = hook, pytest_config
         session.store.write_run_info(session.run_info())
         return session
 
@@ -96,7 +102,7 @@ class BenchSession:
         return build_cases(self.devices, tuple(self.models), self.config.variants, self.engines)
 
     def run_info(self, **more: Any) -> dict[str, Any]:
-        return {
+        info = {
             "run_id": self.config.run_id, "started": self.started.isoformat(),
             "argv": sys.argv, "options": self.config.as_dict(),
             "devices": [d.as_dict() for d in self.devices],
@@ -107,6 +113,9 @@ class BenchSession:
                             "machine": platform.machine(), "edgelab": _edgelab_version()},
             "notes": self.notes, **more,
         }
+        if self.hook is not None:
+            self.hook.edgelab_update_run_info(config=self.pytest_config, info=info)
+        return info
 
 
 def _edgelab_version() -> str:

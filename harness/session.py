@@ -70,7 +70,7 @@ class BenchSession:
         models = resolve_models(config.models, load_manifest(config.manifest))
         notes: list[str] = []
         found = discover_all(notes=notes)
-        chosen = hook.edgelab_select_devices(config=pytest_config, found=found,
+        chosen = hook.pytest_edgelab_select_devices(config=pytest_config, found=found,
                                              wanted=config.devices) if hook else None
         devices = chosen if chosen is not None else select(found, config.devices)
         cache = config.cache_dir or default_cache_dir()
@@ -114,7 +114,7 @@ class BenchSession:
             "notes": self.notes, **more,
         }
         if self.hook is not None:
-            self.hook.edgelab_update_run_info(config=self.pytest_config, info=info)
+            self.hook.pytest_edgelab_update_run_info(config=self.pytest_config, info=info)
         return info
 
 

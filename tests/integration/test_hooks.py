@@ -12,10 +12,10 @@ pytestmark = pytest.mark.integration
 
 def test_lab_conftest_hooks_select_devices_and_extend_run_info(tmp_path, model_files):
     (tmp_path / "conftest.py").write_text(textwrap.dedent("""
-        def edgelab_select_devices(config, found, wanted):
+        def pytest_edgelab_select_devices(config, found, wanted):
             return [d for d in found if d.kind == "host"]
 
-        def edgelab_update_run_info(config, info):
+        def pytest_edgelab_update_run_info(config, info):
             info["lab"] = {"rack": "r3"}
     """))
     (tmp_path / "test_lab.py").write_text(textwrap.dedent("""

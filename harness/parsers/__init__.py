@@ -33,6 +33,9 @@ TOOLS: dict[str, str] = {
     "exec_failure": "harness.parsers.exec_failure",
 }
 
+# Other names callers use for a tool: expected.json's "kind" says "ios".
+ALIASES: dict[str, str] = {"ios": "ios_info"}
+
 # Ordered: the first tool whose signature matches wins.  Specific, rarely
 # shared phrases come first; generic shapes (key: value lines) come last.
 _SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -68,6 +71,7 @@ _SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 def parse(tool: str, text: str) -> dict:
     """Parse ``text`` printed by ``tool``; unknown tool -> ValueError."""
+    tool = ALIASES.get(tool, tool)
     if tool not in TOOLS:
         valid = ", ".join(sorted(TOOLS))
         raise ValueError(f"unknown tool {tool!r}; valid tools: {valid}")
@@ -76,6 +80,13 @@ def parse(tool: str, text: str) -> dict:
         return module.parse(as_text(text))
     except Exception as exc:  # parsers must never take the caller down
         return {"error": f"parser crashed: {type(exc).__name__}: {exc}"}
+
+
+def __getattr__(name: str):
+    """``parsers.exec_failure`` and friends import their module on first use (PEP 562)."""
+    if name in TOOLS:
+        return importlib.import_module(TOOLS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def detect(text: str) -> str | None:

@@ -12,7 +12,7 @@ Returned keys:
   ``available_frequencies_khz`` (ascending list; from ``stats/time_in_state``
   when ``scaling_available_frequencies`` is absent), ``related_cpus``,
   ``affected_cpus`` (lists of ints), ``driver``, ``transition_latency_ns``,
-  ``time_in_state`` (``{khz: 10ms ticks}``, when dumped), ``online`` (bool or
+  ``time_in_state_10ms`` (``{khz: time in 10 ms units}``, when dumped), ``online`` (bool or
   None).  Missing files give None / [].
 - ``policies``: ``{"policyN": {...same fields..., "cpus": [...]}}`` -- one per
   frequency domain, N = first related CPU (kernel naming).  Values from
@@ -63,7 +63,7 @@ def _entry(attrs: dict[str, str], online: bool | None) -> dict:
     return {
         "governor": attrs.get("scaling_governor") or None,
         "available_governors": (attrs.get("scaling_available_governors") or "").split(),
-        "cur_freq_khz": khz("scaling_cur_freq") if "scaling_cur_freq" in attrs else khz("cpuinfo_cur_freq"),
+        "cur_freq_khz": khz("scaling_cur_freq" if "scaling_cur_freq" in attrs else "cpuinfo_cur_freq"),
         "min_freq_khz": khz("scaling_min_freq"),
         "max_freq_khz": khz("scaling_max_freq"),
         "hw_min_freq_khz": khz("cpuinfo_min_freq"),
@@ -73,7 +73,7 @@ def _entry(attrs: dict[str, str], online: bool | None) -> dict:
         "affected_cpus": int_list(attrs.get("affected_cpus")),
         "driver": attrs.get("scaling_driver") or None,
         "transition_latency_ns": khz("cpuinfo_transition_latency"),
-        "time_in_state": stats or None,
+        "time_in_state_10ms": stats or None,
         "online": online,
     }
 

@@ -12,7 +12,8 @@ Returned keys (None when the capture lacks them):
   ``HWModel``), ``product_name``, ``udid`` (``UniqueDeviceID``/``UDID``).
 - ``source``: "ideviceinfo", "json", "plist" or "tidevice_list".
 - ``devices``: list of ``{udid, name, product_version, connection}`` rows for
-  list outputs (``tidevice list``; JSON device lists also give ``product_type``) (the first device fills the top-level keys); [] otherwise.
+  list outputs (``tidevice list``; JSON device lists also give
+  ``product_type``); the first device fills the top-level keys; [] otherwise.
 - ``properties``: the raw key/value properties read (str values).
 - ``error``: when no identity key was found.
 

@@ -64,5 +64,5 @@ def parse(text: str) -> dict:
                    "blocks": blocks})
     if not models:
         result["error"] = ("'Forward type' printed but no model finished: run failed or was cut"
-                           if blocks else "no '[ - ] name max = min = avg =' lines: not MNN benchmark output")
+                           if blocks else "no '[ - ] name max = min = avg =' lines: not MNN output")
     return result

@@ -2,7 +2,8 @@
 
 Returned keys (None when not printed):
 
-- ``avg_ms``: "Average inference time cost: X ms" (older: "Average time cost: X ms").
+- ``avg_ms``: "Average inference time cost: X ms" (recent builds add "total":
+  "Average inference time cost total: X ms"; older ones: "Average time cost: X ms").
 - ``p50_ms``, ``p90_ms``, ``p95_ms``, ``p99_ms``, ``p999_ms``, ``min_ms``,
   ``max_ms``: latencies, printed in seconds ("P50 Latency: 0.0826 s", older
   "P50 Latency is 0.0587 sec") and converted to ms.
@@ -11,7 +12,8 @@ Returned keys (None when not printed):
 - ``total_time_s``: "Total inference time cost: X s" (older "Total time cost: X").
 - ``run_time_s``: "Total inference run time" / "Total run time" (wall clock).
 - ``session_creation_s``, ``first_inference_ms``, ``inferences_per_s``,
-  ``cpu_usage_pct``.
+  ``cpu_usage_pct`` ("Avg CPU usage"), ``total_cpu_usage_pct`` ("Total CPU
+  usage", printed by some vendor builds instead).
 - ``peak_working_set_bytes``: int, "Peak working set size: N bytes".
 - ``runs``: how many summaries the text holds (the last one is reported).
 - ``error``: why ``avg_ms`` is missing (failed run, cut output, not perf_test).
@@ -32,10 +34,12 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("first_inference_ms", r"First inference time cost"),
     ("total_time_s", r"Total (?:inference )?time cost"),
     ("requests", r"Total inference requests|Total iterations|Runs"),
-    ("avg_ms", r"Average (?:inference )?time cost"),
+    # Recent builds say "Average inference time cost total: X ms" (same figure).
+    ("avg_ms", r"Average (?:inference )?time cost(?: total)?"),
     ("run_time_s", r"Total (?:inference )?run time"),
     ("inferences_per_s", r"Number of inferences per second"),
     ("cpu_usage_pct", r"Avg CPU usage"),
+    ("total_cpu_usage_pct", r"Total CPU usage"),  # some vendor builds: sum over cores
     ("peak_working_set_bytes", r"Peak working set size"),
 )
 _FIELD_RES = [(key, re.compile(rf"^\s*(?:{label})\s*(?:is\s+|:\s*)({NUM})\s*(\w+)?", re.I))
@@ -82,7 +86,7 @@ def parse(text: str) -> dict:
     keys = ("avg_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms",
             "max_ms", "requests", "total_time_s", "run_time_s", "session_creation_s",
             "first_inference_ms", "inferences_per_s", "cpu_usage_pct",
-            "peak_working_set_bytes")
+            "total_cpu_usage_pct", "peak_working_set_bytes")
     result = {key: run.get(key) for key in keys}
     result["runs"] = sum(1 for r in runs if "avg_ms" in r)
     if result["avg_ms"] is None:

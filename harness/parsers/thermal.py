@@ -68,11 +68,13 @@ _NAME_VALUE = re.compile(r"^([A-Za-z][\w.\-]*)\s*[:=]?\s+(-?\d+)$")
 
 
 def _valid(temp: float | None) -> bool:
+    # HALs report missing sensors as -99.9 / NaN, unplugged thermistors as -40.
     return temp is not None and not math.isnan(temp) and -40 < temp < 200
 
 
 def _zone(name, value, temp, type_code, type_name, unit, status, section) -> dict:
-    return {"name": name, "value": value, "temp_c": temp, "valid": _valid(temp) if unit == "C" else value is not None,
+    valid = _valid(temp) if unit == "C" else value is not None
+    return {"name": name, "value": value, "temp_c": temp, "valid": valid,
             "type": type_code, "type_name": type_name, "unit": unit, "status": status,
             "section": section}
 
@@ -154,6 +156,8 @@ def _sysfs_blocks(lines: list[str]) -> tuple[dict, dict, dict]:
         if (m := _CAT.search(text)):
             current = m.group(1)
             blocks[current] = []
+        elif current == "temp" and text.startswith("cat:"):
+            blocks["temp"].append(None)  # unreadable zone: keep positions aligned
         elif (m := _PATH_VALUE.search(text)):
             by_path.setdefault(m.group(1), {})[m.group(2)] = m.group(3).strip()
         elif (m := _SENSOR_INFO.match(text)):
@@ -164,8 +168,6 @@ def _sysfs_blocks(lines: list[str]) -> tuple[dict, dict, dict]:
             current = None
         elif current == "type":
             blocks["type"].append(text)
-        elif current == "temp" and text.startswith("cat:"):
-            blocks["temp"].append(None)  # unreadable zone: keep positions aligned
         elif current == "temp" and re.fullmatch(r"-?\d+", text):
             blocks["temp"].append(int(text))
     return blocks, by_path, factors

@@ -98,6 +98,12 @@ def test_registry_lists_the_thirteen_tools():
         assert callable(importlib.import_module(module_path).parse)
 
 
+def test_modules_are_reachable_as_package_attributes():
+    assert parsers.exec_failure.classify("Exec format error")["kind"] == "wrong_abi"
+    with pytest.raises(AttributeError):
+        parsers.no_such_parser
+
+
 def test_unknown_tool_raises_with_the_valid_list():
     with pytest.raises(ValueError) as info:
         parsers.parse("nope", "text")
@@ -111,6 +117,11 @@ def test_front_door_turns_a_crash_into_an_error(monkeypatch):
         raise RuntimeError("kaboom")
     monkeypatch.setattr(module, "parse", boom)
     assert parsers.parse("battery", "level: 5") == {"error": "parser crashed: RuntimeError: kaboom"}
+
+
+def test_expected_json_kind_names_are_accepted():
+    text = (DATA / "ios" / "tidevice_list_one_device_ios15_4_tidevice186.txt").read_text(encoding="utf-8")
+    assert parsers.parse("ios", text) == parsers.parse("ios_info", text)
 
 
 def test_front_door_accepts_bytes():

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "models": "harness.commands.models",
     "parse": "harness.commands.parse",
     "report": "harness.commands.report",
+    "tools": "harness.commands.tools",
 }
 
 
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"edgelab: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... | head` closed the pipe: not an error worth a traceback
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("edgelab: interrupted", file=sys.stderr)
         return 130

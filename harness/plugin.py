@@ -39,6 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "neighbours, see docs)")
     add("--report-dir", dest="edgelab_report_dir", default=None, metavar="DIR",
         help="where runs are written: DIR/<run-id>/ and DIR/latest (default reports)")
+    add("--adb-server", dest="edgelab_adb_server", type=cfg.parse_host_port, default=None,
+        metavar="HOST:PORT", help="adb server to ask for phones (default: ANDROID_ADB_SERVER_HOST/"
+                                  "PORT, else 127.0.0.1:5037)")
+    add("--adb-connect", dest="edgelab_adb_connect", type=cfg.parse_csv, default=None,
+        metavar="HOST:PORT,...", help="`adb connect` these (network or virtual devices) first")
     add("--edgelab-timeout", dest="edgelab_timeout", type=cfg.parse_seconds, default=None,
         metavar="SECONDS", help="kill one engine run after this long (default 600)")
     add("--edgelab-manifest", dest="edgelab_manifest", default=None, metavar="PATH",
@@ -65,9 +70,22 @@ def _wants_session(config: pytest.Config) -> bool:
     return False
 
 
+def _export_adb_options(config: pytest.Config) -> None:
+    """The Android backend reads its server from the environment, which xdist workers inherit."""
+    import os
+
+    if config.option.edgelab_adb_server:
+        os.environ["EDGELAB_ADB_SERVER"] = config.option.edgelab_adb_server
+    if config.option.edgelab_adb_connect:
+        for target in config.option.edgelab_adb_connect:
+            cfg.parse_host_port(target)
+        os.environ["EDGELAB_ADB_CONNECT"] = ",".join(config.option.edgelab_adb_connect)
+
+
 def _build_session(config: pytest.Config):
     from .session import BenchSession
 
+    _export_adb_options(config)
     run_config = cfg.build_config(config.option, config.rootpath)
     try:
         if hasattr(config, "workerinput"):

@@ -89,11 +89,15 @@ def dist_version(*names: str) -> str | None:
     return None
 
 
-def format_support(engine: Engine, artifact_format: str) -> Support:
+def format_support(engine: Engine, artifact_format: str,
+                   device_profile: dict[str, Any] | None = None) -> Support:
     if artifact_format not in engine.formats:
         return Support(False, f"{engine.name} runs {'/'.join(engine.formats)} models, "
                               f"not {artifact_format}")
-    if engine.version() is None:
+    # phones run the engine's own tool for their ABI; whether it is registered is decided when
+    # the tool is picked, not by what this host has installed
+    on_host = device_profile is None or device_profile.get("kind", "host") == "host"
+    if on_host and engine.version() is None:
         return Support(False, f"{engine.name} is not installed on this machine "
                               f"(pip install 'edgelab[engines]')")
     return Support(True)

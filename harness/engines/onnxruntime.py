@@ -48,7 +48,7 @@ class OnnxRuntimeEngine:
         return dist_version("onnxruntime", "onnxruntime-gpu")
 
     def supports(self, artifact_format: str, device_profile: dict[str, Any]) -> Support:
-        return format_support(self, artifact_format)
+        return format_support(self, artifact_format, device_profile)
 
     def load(self, path: str, threads: int) -> _OrtModel:
         return _OrtModel(path, threads)

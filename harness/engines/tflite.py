@@ -49,7 +49,7 @@ class TFLiteEngine:
         return dist_version("ai-edge-litert", "tflite-runtime")
 
     def supports(self, artifact_format: str, device_profile: dict[str, Any]) -> Support:
-        return format_support(self, artifact_format)
+        return format_support(self, artifact_format, device_profile)
 
     def load(self, path: str, threads: int) -> _LiteRTModel:
         return _LiteRTModel(path, threads)

@@ -1,0 +1,66 @@
+"""``python -m harness virtual-device``: serve a virtual Android phone for adb on 127.0.0.1."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+HELP = "serve a virtual Android phone (adbd protocol, 127.0.0.1 only) built from a device profile"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"--port {text!r}: give 0..65535 (0 picks a free port)")
+    return port
+
+
+def add_arguments(parser) -> None:
+    from ..virtual.device import FAULT_HELP
+
+    parser.add_argument("--profile", default="pixel8",
+                        help="device profile: a name from device_profiles/ (pixel8, nexus4, mate20, "
+                             "pixel8_16k) or a path to a .toml file (default: pixel8)")
+    parser.add_argument("--port", type=_port, default=0,
+                        help="TCP port on 127.0.0.1; 0 picks a free one and prints it (default)")
+    parser.add_argument("--serial", help="the phone's ro.serialno (adb itself lists 127.0.0.1:PORT)")
+    parser.add_argument("--fault", action="append", default=[], metavar="FAULT",
+                        help=f"inject a fault, repeatable: {FAULT_HELP}")
+    parser.add_argument("--page-size", type=int, choices=(4096, 16384),
+                        help="override the profile's page size (getconf PAGESIZE)")
+    parser.add_argument("--idle-timeout", type=float, default=0, metavar="SECONDS",
+                        help="stop after this long without adb traffic (default 0: never)")
+    parser.add_argument("--max-lifetime", type=float, default=0, metavar="SECONDS",
+                        help="stop after this long in any case (default 0: never)")
+    parser.add_argument("--list-profiles", action="store_true", help="list the profiles and exit")
+
+
+def run(args) -> int:
+    from ..virtual import VirtualDevice, available_profiles, load_profile
+
+    if args.list_profiles:
+        for name in available_profiles():
+            profile = load_profile(name)
+            print(f"{name:<12} {profile.model:<10} {','.join(profile.abis):<32} {profile.description}")
+        return 0
+    device = VirtualDevice(args.profile, port=args.port, serial=args.serial, faults=args.fault,
+                           page_size=args.page_size, idle_timeout_s=args.idle_timeout or None,
+                           max_lifetime_s=args.max_lifetime or None)
+    device.start()
+    # the first stdout line is the contract scripts and tests read the port from
+    print(f"listening on 127.0.0.1:{device.port}", flush=True)
+    profile = device.profile
+    print(f"virtual {profile.model} ({profile.name}, {','.join(profile.abis)}); connect with: "
+          f"adb connect {device.serial}", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: device.stop())
+    try:
+        while not device.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.stop()
+    return 0

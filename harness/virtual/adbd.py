@@ -1,0 +1,248 @@
+"""The adbd side of the adb transport protocol over TCP (what `adb connect HOST:PORT` talks to).
+
+Every message is a 24-byte little-endian header (command, arg0, arg1, data length, data checksum,
+command ^ 0xffffffff) plus payload. The host opens with CNXN; we answer CNXN with our banner (or
+AUTH, for the ``unauthorized`` fault). Each OPEN("service:...") becomes a ``Stream``; WRTE carries
+data and must be acknowledged by OKAY before the peer sends the next WRTE on that stream (one
+message in flight per direction per stream); CLSE ends it. Version and max payload are the minimum
+of both sides; from version 0x01000001 on, receivers do not verify checksums (we still send them).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import struct
+import threading
+
+A_SYNC, A_CNXN, A_OPEN, A_OKAY = 0x434E5953, 0x4E584E43, 0x4E45504F, 0x59414B4F
+A_CLSE, A_WRTE, A_AUTH, A_STLS = 0x45534C43, 0x45545257, 0x48545541, 0x534C5453
+A_VERSION_MIN, A_VERSION_SKIP_CHECKSUM, A_VERSION = 0x01000000, 0x01000001, 0x01000001
+MAX_PAYLOAD = 1024 * 1024
+AUTH_TOKEN, AUTH_SIGNATURE, AUTH_RSAPUBLICKEY = 1, 2, 3
+HEADER = struct.Struct("<6I")
+NAMES = {A_SYNC: "SYNC", A_CNXN: "CNXN", A_OPEN: "OPEN", A_OKAY: "OKAY", A_CLSE: "CLSE",
+         A_WRTE: "WRTE", A_AUTH: "AUTH", A_STLS: "STLS"}
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+def pack(command: int, arg0: int, arg1: int, data: bytes = b"") -> bytes:
+    return HEADER.pack(command, arg0, arg1, len(data), sum(data) & 0xFFFFFFFF,
+                       command ^ 0xFFFFFFFF) + data
+
+
+def read_message(sock: socket.socket) -> tuple[int, int, int, bytes]:
+    header = _read_exact(sock, HEADER.size)
+    command, arg0, arg1, length, _checksum, magic = HEADER.unpack(header)
+    if magic != command ^ 0xFFFFFFFF:
+        raise ConnectionClosed(f"bad magic in message header {header.hex()}")
+    if length > MAX_PAYLOAD:
+        raise ConnectionClosed(f"payload of {length} bytes is over the {MAX_PAYLOAD} limit")
+    return command, arg0, arg1, _read_exact(sock, length) if length else b""
+
+
+def _read_exact(sock: socket.socket, count: int) -> bytes:
+    chunks, remaining = [], count
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            raise ConnectionClosed("peer closed the connection")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+class Stream:
+    """One adb stream (a service such as ``shell:`` or ``sync:``) seen from the device side."""
+
+    def __init__(self, conn: "AdbConnection", local_id: int, remote_id: int, service: str):
+        self.conn, self.local_id, self.remote_id, self.service = conn, local_id, remote_id, service
+        self.closed = threading.Event()       # set when either side closed: services stop then
+        self._ready = threading.Event()        # the peer acknowledged our last WRTE
+        self._ready.set()
+        self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._pending = b""
+
+    # -- outbound ----------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as WRTE messages of at most max payload, each after the previous OKAY."""
+        view = memoryview(data)
+        while view:
+            while not self._ready.wait(0.2):
+                if self.closed.is_set():
+                    raise ConnectionClosed("stream closed")
+            if self.closed.is_set():
+                raise ConnectionClosed("stream closed")
+            chunk, view = bytes(view[:self.conn.max_payload]), view[self.conn.max_payload:]
+            self._ready.clear()
+            self.conn.send(A_WRTE, self.local_id, self.remote_id, chunk)
+
+    def close(self) -> None:
+        if not self.closed.is_set():
+            self.closed.set()
+            self.conn.send_quietly(A_CLSE, self.local_id, self.remote_id)
+        self.conn.forget(self.local_id)
+
+    # -- inbound -----------------------------------------------------------------------------
+    def on_write(self, data: bytes) -> None:
+        self._inbox.put(data)
+        # acknowledged at once: services read as fast as the loopback delivers, and a shell that
+        # never reads stdin must not stall the host's stdin forwarding
+        self.conn.send_quietly(A_OKAY, self.local_id, self.remote_id)
+
+    def on_okay(self) -> None:
+        self._ready.set()
+
+    def on_close(self) -> None:
+        self.closed.set()
+        self._ready.set()
+        self._inbox.put(None)
+
+    def read(self, count: int) -> bytes:
+        """Exactly ``count`` bytes of what the host wrote; ConnectionClosed if it closes first."""
+        while len(self._pending) < count:
+            chunk = self._inbox.get()
+            if chunk is None:
+                self._inbox.put(None)
+                raise ConnectionClosed("stream closed by the host")
+            self._pending += chunk
+        data, self._pending = self._pending[:count], self._pending[count:]
+        return data
+
+    def read_available(self, timeout: float) -> bytes | None:
+        """Whatever arrived within ``timeout`` (b"" if nothing), None once the host closed."""
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        try:
+            chunk = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return b""
+        if chunk is None:
+            self._inbox.put(None)
+        return chunk
+
+
+class AdbConnection:
+    """One TCP connection from an adb server: handshake, stream table, message dispatch."""
+
+    def __init__(self, sock: socket.socket, device, open_service):
+        self.sock, self.device, self.open_service = sock, device, open_service
+        self.version, self.max_payload = A_VERSION, MAX_PAYLOAD
+        self.online = False
+        self._streams: dict[int, Stream] = {}
+        self._next_id = 1
+        self._send_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self.closed = threading.Event()
+
+    def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
+        message = pack(command, arg0, arg1, data)
+        with self._send_lock:
+            try:
+                self.sock.sendall(message)
+            except OSError as exc:
+                self.close()
+                raise ConnectionClosed(str(exc)) from None
+        self.device.touch()
+
+    def send_quietly(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
+        try:
+            self.send(command, arg0, arg1, data)
+        except ConnectionClosed:
+            pass
+
+    def forget(self, local_id: int) -> None:
+        with self._lock:
+            self._streams.pop(local_id, None)
+
+    def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self._lock:
+            streams = list(self._streams.values())
+        for stream in streams:
+            stream.on_close()
+
+    def serve(self) -> None:
+        """Read and dispatch messages until the peer or the device closes the connection."""
+        try:
+            while not self.closed.is_set():
+                command, arg0, arg1, data = read_message(self.sock)
+                self.device.touch()
+                self._dispatch(command, arg0, arg1, data)
+        except (ConnectionClosed, OSError):
+            pass
+        finally:
+            self.close()
+
+    def _dispatch(self, command: int, arg0: int, arg1: int, data: bytes) -> None:
+        faults = self.device.faults
+        if faults.offline:
+            return  # the transport stays up but the handshake never completes: "offline"
+        if command == A_CNXN:
+            self.version = max(A_VERSION_MIN, min(arg0, A_VERSION))
+            self.max_payload = max(4096, min(arg1, MAX_PAYLOAD))
+            if faults.unauthorized:
+                self._send_auth_token()
+            else:
+                self.online = True
+                self.send(A_CNXN, A_VERSION, MAX_PAYLOAD, self.device.banner().encode())
+        elif command == A_AUTH:
+            if arg0 == AUTH_SIGNATURE:  # every key is rejected; the next token asks for another
+                self._send_auth_token()
+            # AUTH_RSAPUBLICKEY: a phone would show "Allow USB debugging?"; nobody ever taps it
+        elif not self.online:
+            return
+        elif command == A_OPEN:
+            self._open(arg0, data.rstrip(b"\0").decode(errors="replace"))
+        else:
+            with self._lock:
+                stream = self._streams.get(arg1)
+            if stream is None:
+                return  # a late message for a stream one side already closed
+            if command == A_WRTE:
+                stream.on_write(data)
+            elif command == A_OKAY:
+                stream.on_okay()
+            elif command == A_CLSE:
+                self.forget(arg1)
+                stream.on_close()
+
+    def _send_auth_token(self) -> None:
+        self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
+
+    def _open(self, remote_id: int, service: str) -> None:
+        if not self.device.allow_stream():
+            self.device.drop_connections()  # `disconnect-after=N`: the cable is pulled
+            return
+        with self._lock:
+            local_id = self._next_id
+            self._next_id += 1
+            stream = Stream(self, local_id, remote_id, service)
+            self._streams[local_id] = stream
+        handler = self.open_service(service)
+        if handler is None:
+            self.forget(local_id)
+            self.send(A_CLSE, 0, remote_id)  # an OPEN refused: adb prints "error: closed"
+            return
+        self.send(A_OKAY, local_id, remote_id)
+        threading.Thread(target=self._run_service, args=(handler, stream),
+                         name=f"adbd-{service.split(':', 1)[0]}-{local_id}", daemon=True).start()
+
+    def _run_service(self, handler, stream: Stream) -> None:
+        try:
+            handler(stream, self.device)
+        except ConnectionClosed:
+            pass
+        finally:
+            stream.close()

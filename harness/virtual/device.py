@@ -1,0 +1,236 @@
+"""``VirtualDevice``: a virtual Android phone that the real adb server connects to on 127.0.0.1.
+
+    with VirtualDevice("pixel8", faults=["storage-full"]) as phone:
+        subprocess.run(["adb", "connect", phone.serial])
+
+Threads, not asyncio: one accept loop, one reader per adb connection, one thread per open stream
+(a running tool must not block the transport). It binds loopback only, and stops by itself after
+``max_lifetime_s`` or ``idle_timeout_s`` without traffic, so a forgotten test server cannot linger.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from ..errors import UsageError
+from .adbd import AdbConnection
+from .fs import VirtualFS
+from .profile import Profile, load_profile
+from .services import open_service
+
+# what this adbd implements; "edgelab_virtual" marks the device as virtual in `adb features` too
+FEATURES = ["shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir", "edgelab_virtual"]
+PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:"
+        "/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin")
+FAULT_HELP = ("disconnect-after=N (drop the connection at the N+1th stream; the device stays gone), "
+              "hang (shell commands are accepted, never answered), hang=tools (tool binaries hang), "
+              "storage-full (push fails, df shows 0 free), unauthorized (AUTH, never accepted), "
+              "offline (TCP accepted, no handshake)")
+
+
+@dataclass(frozen=True)
+class Faults:
+    disconnect_after: int | None = None
+    hang_all: bool = False
+    hang_tools: bool = False
+    storage_full: bool = False
+    unauthorized: bool = False
+    offline: bool = False
+
+    @classmethod
+    def parse(cls, items) -> "Faults":
+        if isinstance(items, Faults):
+            return items
+        if isinstance(items, str):
+            items = [items]
+        values: dict = {}
+        for item in items or ():
+            name, _, value = str(item).partition("=")
+            if name == "disconnect-after" and value.isdigit():
+                values["disconnect_after"] = int(value)
+            elif name == "hang" and value in ("", "all", "tools"):
+                values["hang_tools" if value == "tools" else "hang_all"] = True
+            elif name in ("storage-full", "unauthorized", "offline") and not value:
+                values[name.replace("-", "_")] = True
+            else:
+                raise UsageError(f"unknown fault {item!r}; valid: {FAULT_HELP}")
+        return cls(**values)
+
+
+class DeviceState:
+    """What every connection and stream of one virtual phone shares."""
+
+    def __init__(self, profile: Profile, faults: Faults, serial: str, on_drop):
+        self.profile, self.faults = profile, faults
+        self.fs = VirtualFS(profile, storage_full=faults.storage_full)
+        self.props = {**profile.props, "ro.serialno": serial, "ro.boot.serialno": serial}
+        self.last_activity = time.monotonic()
+        self.gone = False
+        self._opened = 0
+        self._children: set = set()
+        self._lock = threading.Lock()
+        self._on_drop = on_drop
+
+    def banner(self) -> str:
+        return self.profile.banner(FEATURES)
+
+    def default_env(self) -> dict[str, str]:
+        return {"PATH": PATH, "HOME": "/", "TMPDIR": "/data/local/tmp", "SHELL": "/system/bin/sh",
+                "ANDROID_DATA": "/data", "ANDROID_ROOT": "/system", "HOSTNAME": "localhost"}
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    def allow_stream(self) -> bool:
+        with self._lock:
+            self._opened += 1
+            limit = self.faults.disconnect_after
+            if limit is not None and self._opened > limit:
+                self.gone = True
+            return not self.gone
+
+    def drop_connections(self) -> None:
+        self._on_drop()
+
+    def register_child(self, process) -> None:
+        with self._lock:
+            self._children.add(process)
+
+    def unregister_child(self, process) -> None:
+        with self._lock:
+            self._children.discard(process)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._children)
+
+    def kill_children(self) -> None:
+        with self._lock:
+            children = list(self._children)
+        for process in children:
+            try:
+                process.kill()
+            except OSError:
+                pass
+
+
+class VirtualDevice:
+    """A virtual phone on 127.0.0.1:``port`` (0 picks a free port; read ``.port`` after start)."""
+
+    def __init__(self, profile: str | Profile = "pixel8", port: int = 0, serial: str | None = None,
+                 faults=(), page_size: int | None = None, idle_timeout_s: float | None = 900.0,
+                 max_lifetime_s: float | None = 3 * 3600.0):
+        if isinstance(profile, str):
+            profile = load_profile(profile, page_size=page_size)
+        self.profile = profile
+        self.faults = Faults.parse(faults)
+        self.requested_port = port
+        self.idle_timeout_s, self.max_lifetime_s = idle_timeout_s, max_lifetime_s
+        self._serial = serial
+        self.state: DeviceState | None = None
+        self._listener: socket.socket | None = None
+        self._connections: list[AdbConnection] = []
+        self._lock = threading.Lock()
+        self.stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def port(self) -> int:
+        if self._listener is None:
+            raise RuntimeError("VirtualDevice not started")
+        return self._listener.getsockname()[1]
+
+    @property
+    def serial(self) -> str:
+        """The serial the adb server lists the device under after `adb connect`."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "VirtualDevice":
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("127.0.0.1", self.requested_port))  # loopback only, never 0.0.0.0
+        except OSError as exc:
+            listener.close()
+            raise UsageError(f"cannot listen on 127.0.0.1:{self.requested_port}: {exc.strerror}; "
+                             f"pick another --port or 0 for a free one") from None
+        listener.listen(8)
+        listener.settimeout(0.25)
+        self._listener = listener
+        serial = self._serial or f"VIRTUAL-{self.profile.name.upper()}-{self.port}"
+        self.state = DeviceState(self.profile, self.faults, serial, self._drop_connections)
+        self._started = time.monotonic()
+        for target, name in ((self._accept_loop, "accept"), (self._watchdog, "watchdog")):
+            thread = threading.Thread(target=target, name=f"virtual-adbd-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        if self.stopped.is_set():
+            return
+        self.stopped.set()
+        if self._listener is not None:
+            self._listener.close()
+        self._drop_connections()
+        if self.state is not None:
+            self.state.kill_children()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=2)
+        if self.state is not None:
+            self.state.fs.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.stopped.wait(timeout)
+
+    def __enter__(self) -> "VirtualDevice":
+        return self.start() if self._listener is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _accept_loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if self.state.gone:  # unplugged for good (disconnect-after): refuse politely
+                sock.close()
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(None)
+            connection = AdbConnection(sock, self.state, open_service)
+            with self._lock:
+                self._connections.append(connection)
+            threading.Thread(target=self._serve, args=(connection,), name="virtual-adbd-conn",
+                             daemon=True).start()
+
+    def _serve(self, connection: AdbConnection) -> None:
+        try:
+            connection.serve()
+        finally:
+            with self._lock:
+                if connection in self._connections:
+                    self._connections.remove(connection)
+
+    def _drop_connections(self) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.close()
+
+    def _watchdog(self) -> None:
+        while not self.stopped.wait(0.5):
+            now = time.monotonic()
+            expired = bool(self.max_lifetime_s) and now - self._started > self.max_lifetime_s
+            idle = bool(self.idle_timeout_s) and not self.state.busy and \
+                now - self.state.last_activity > self.idle_timeout_s
+            if expired or idle:
+                threading.Thread(target=self.stop, name="virtual-adbd-stop", daemon=True).start()
+                return

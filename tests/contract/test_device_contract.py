@@ -1,5 +1,5 @@
-"""What every device kind promises the rest of the harness (host here; Android kinds add
-themselves through the ``contract_device`` fixture params as their backends land)."""
+"""What every device kind promises the rest of the harness: the host and an Android phone (a
+virtual one, through the real adb server) must pass the same checks."""
 from __future__ import annotations
 
 import pytest
@@ -9,13 +9,19 @@ from harness.devices.base import Device, ExecResult
 REQUIRED_PROFILE_KEYS = {"kind", "abis", "os", "model"}
 
 
-@pytest.fixture(params=["host"])
-def contract_device(request, tmp_path):
+@pytest.fixture(params=["host", pytest.param("virtual-android", marks=pytest.mark.integration)])
+def contract_device(request, monkeypatch):
     if request.param == "host":
         from harness.devices.host import HostDevice
 
         return HostDevice()
-    raise AssertionError(request.param)
+    from harness.devices.android import AndroidDevice, discover
+
+    adb_server = request.getfixturevalue("adb_server")
+    phone = request.getfixturevalue("virtual_phone")("nexus4")
+    monkeypatch.setenv("EDGELAB_ADB_SERVER", f"127.0.0.1:{adb_server.port}")
+    (info,) = [d for d in discover() if d.serial == phone.serial]
+    return AndroidDevice(info)
 
 
 def test_is_a_device(contract_device):

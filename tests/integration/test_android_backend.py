@@ -15,7 +15,6 @@ from android_fixtures import (adb_env, discovered, model_cache, models,  # noqa:
                               three_phones, virtual_tools)
 
 from harness.devices.android import AndroidDevice, abis_of
-from harness.devices.base import Device, ExecResult
 from harness.engines.base import RunSettings
 from harness.engines.device_tools import DEVICE_ROOT, run_with_tool
 from harness.errors import InfraError, Unsupported
@@ -84,23 +83,14 @@ def test_no_adb_server_means_no_phones_and_a_note(monkeypatch):
     assert "no adb server" in notes[0] and "EDGELAB_ADB_START=1" in notes[0]
 
 
-def test_android_device_keeps_the_device_contract(virtual_phone, adb_env, tmp_path):
+def test_android_profile_and_conditions_beyond_the_contract(virtual_phone, adb_env):
+    # the shared checks live in tests/contract; these are what only a phone has
     phone = virtual_phone("nexus4")
     device = AndroidDevice(discovered([phone.serial])[phone.serial])
-    assert isinstance(device, Device)
-    profile = device.profile()
-    assert {"kind", "abis", "os", "model"} <= set(profile) and profile == device.profile()
-    assert isinstance(profile["governors"], dict)
-    ok = device.exec(["echo", "a b;c 'd'"], timeout=10)
-    assert isinstance(ok, ExecResult) and ok.rc == 0 and ok.stdout.strip() == "a b;c 'd'"
-    assert device.exec(["sh", "-c", "exit 3"], timeout=10).rc == 3
-    local = tmp_path / "blob.bin"
-    local.write_bytes(b"\x00edgelab\xff" * 1000)
-    remote = device.push(local, "/data/local/tmp/edgelab")
-    assert device.pull(remote, tmp_path / "back.bin").read_bytes() == local.read_bytes()
+    assert isinstance(device.profile()["governors"], dict)
     with device.prepare({}) as conditions:
         assert conditions["governor"] != "unavailable" and conditions["applied"] == []
-    assert {"governor", "temp_c", "charging", "battery_pct"} <= set(device.sample())
+    assert "battery_pct" in device.sample()
 
 
 def test_16k_page_phone_reports_its_page_size(virtual_phone, adb_env):

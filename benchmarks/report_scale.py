@@ -143,13 +143,16 @@ def write_run(run_dir: Path, total: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--keep", type=Path, default=None, help="write the run here and keep it")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write the run here and keep it; reused if it already holds one")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.keep or Path(tmp) / RUN_ID
-        write_run(run_dir, args.records)
+        if not (run_dir / "results.jsonl").is_file():
+            write_run(run_dir, args.records)
         size_in = (run_dir / "results.jsonl").stat().st_size
-        print(f"records={args.records} results_bytes={size_in}")
+        lines = sum(1 for _ in open(run_dir / "results.jsonl", "rb"))
+        print(f"records={lines} results_bytes={size_in}")
         start = time.perf_counter()
         out = write_report(run_dir)
         seconds = time.perf_counter() - start

@@ -4,19 +4,35 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-HELP = "rebuild report.html of a run directory"
+HELP = "rebuild report.html of a run directory (optionally against a baseline run)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", type=Path, help="reports/<run-id> (or reports/latest)")
-    parser.add_argument("-o", "--output", type=Path, default=None, help="output file")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="RUN_DIR",
+                        help="an earlier run to compare with: regressions past the 95%% CIs")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="output file (default RUN_DIR/report.html)")
+
+
+def _check_run_dir(path: Path, what: str) -> None:
+    if not (path / "results.jsonl").is_file():
+        raise UsageError(f"{what} {path} has no results.jsonl: pass a run directory such as "
+                         f"reports/latest")
 
 
 def run(args) -> int:
-    if not (args.run_dir / "results.jsonl").is_file():
-        raise UsageError(f"{args.run_dir} has no results.jsonl: pass a run directory such as "
-                         f"reports/latest")
+    _check_run_dir(args.run_dir, "run directory")
+    if args.baseline is not None:
+        _check_run_dir(args.baseline, "--baseline")
+    from ..report.model import build_model
     from ..report.write import write_report
 
-    print(write_report(args.run_dir, args.output))
+    model = build_model(args.run_dir, args.baseline)
+    out = write_report(args.run_dir, args.output, model=model)
+    summary = model["summary"]
+    line = f"{out} ({summary['records']} records, {summary['cells']} latency cells"
+    if summary["regressions"] is not None:
+        line += f", {summary['regressions']} regressions vs {summary['baseline']}"
+    print(line + ")")
     return 0

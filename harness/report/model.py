@@ -1,24 +1,157 @@
-"""Turn a run directory into the plain data the report templates render (no HTML here)."""
+"""A run directory (and optionally a baseline run) -> the plain data the report renders.
+
+No HTML here (SVG charts excepted, which are data-shaped markup built from escaped text). The
+template and the Markdown summary only format what this returns.
+"""
 from __future__ import annotations
 
-from collections import Counter
+import datetime as _dt
+import json
 from pathlib import Path
 from typing import Any
 
-from ..results.store import RunStore
-from .summary import summary_rows
+import pandas as pd
+
+from ..results.schema import STATUSES
+from .cells import build_cells, latency_records
+from .compare import compare_runs
+from .compat import compat_matrices
+from .frame import RecordTable
+from .governor import governor_section
+from .load import no_cyclic_gc, read_run
+from .tables import best_table, engine_table, latency_table, variant_table
+from .traces import trace_section
 
 
-def build_model(run_dir: Path) -> dict[str, Any]:
-    store = RunStore(run_dir)
-    records = store.records()
-    info = store.read_run_info()
+def build_model(run_dir: Path, baseline: Path | None = None) -> dict[str, Any]:
+    with no_cyclic_gc():
+        return _build(Path(run_dir), baseline)
+
+
+def _build(run_dir: Path, baseline: Path | None) -> dict[str, Any]:
+    info, table = read_run(run_dir)
+    cells = build_cells(table)
+    run_id = str(info.get("run_id") or run_dir.resolve().name)
+    tables = {"latency": latency_table(cells), "variants": variant_table(cells, table.frame),
+              "engines": engine_table(cells), "best": best_table(cells)}
+    governor = governor_section(cells)
+    if governor.get("table"):
+        tables["governor"] = governor.pop("table")
+    regressions = None
+    if baseline is not None:
+        base_info, base_table = read_run(Path(baseline))
+        base_id = str(base_info.get("run_id") or Path(baseline).resolve().name)
+        regressions = compare_runs(cells, table.frame, build_cells(base_table), base_table.frame, base_id)
+        tables["regressions"] = regressions.pop("table")
     return {
-        "run_id": info.get("run_id", Path(run_dir).name),
-        "info": info,
-        "counts": dict(Counter(r.status for r in records)),
-        "header": ["device", "model", "variant", "engine", "suite", "status", "median ms",
-                   "p90 ms", "95% CI median", "peak MB", "note"],
-        "rows": summary_rows(records),
-        "records": [r.to_dict() for r in records],
+        "run_id": run_id,
+        "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "summary": summary(info, table, cells, regressions),
+        "devices": devices(info, table),
+        "tables": tables,
+        "compat": compat_matrices(table.frame),
+        "governor": governor,
+        "traces": trace_section(table),
+        "regressions": regressions,
+        "environment": environment(info, table),
+    }
+
+
+def _duration(info: dict[str, Any]) -> str:
+    try:
+        start = _dt.datetime.fromisoformat(str(info["started"]))
+        end = _dt.datetime.fromisoformat(str(info["finished"]))
+    except (KeyError, ValueError):
+        return ""
+    return f"{(end - start).total_seconds():.0f} s"
+
+
+def summary(info: dict[str, Any], table: RecordTable, cells: pd.DataFrame,
+            regressions: dict | None) -> dict[str, Any]:
+    frame = table.frame
+    counts = frame["status"].value_counts().to_dict()
+    order = [s for s in STATUSES if s in counts] + sorted(set(counts) - set(STATUSES))
+    return {
+        "started": info.get("started", ""), "finished": info.get("finished", ""),
+        "duration": _duration(info), "exitstatus": info.get("pytest_exitstatus"),
+        "records": len(frame), "counts": [(s, int(counts[s])) for s in order],
+        "devices": int(frame["device"].nunique()), "models": sorted(frame["model"].unique()),
+        "engines": sorted(frame["engine"].unique()), "variants": sorted(frame["variant"].unique()),
+        "cells": len(cells), "regressions": None if regressions is None else regressions["regressions"],
+        "baseline": None if regressions is None else regressions["baseline"],
+        "warnings": warnings(frame, cells), "notes": [str(n) for n in info.get("notes") or []],
+    }
+
+
+def _some(values, limit: int = 4) -> str:
+    items = sorted({str(v) for v in values if v})
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def warnings(frame: pd.DataFrame, cells: pd.DataFrame) -> list[dict[str, str]]:
+    """Conditions that change how far the numbers can be trusted, most serious first."""
+    out = []
+    measured = latency_records(frame)
+    failed = frame[frame["status"] == "failed"]
+    if len(failed):
+        out.append({"level": "bad", "text": f"{len(failed)} failed records on {_some(failed['device'])}"})
+    infra = frame[frame["status"] == "infra_error"]
+    if len(infra):
+        out.append({"level": "warn", "text": f"{len(infra)} infra errors (device or transport, not "
+                                              f"regressions) on {_some(infra['device'])}"})
+    bad_fidelity = cells[cells["fid_ok"] == 0]
+    if len(bad_fidelity):
+        out.append({"level": "bad", "text": f"{len(bad_fidelity)} cells failed their fidelity check: "
+                    f"{_some(bad_fidelity['model'] + ' ' + bad_fidelity['variant'])}"})
+    for flag, text in (("throttled", "ran throttled"), ("noisy", "were noisy"),
+                       ("charging", "ran while charging")):
+        hits = measured[measured[flag]]
+        if len(hits):
+            why = f" ({_some(hits['noise_reason'], 3)})" if flag == "noisy" else ""
+            out.append({"level": "warn", "text": f"{len(hits)} of {len(measured)} measurements {text}"
+                        f"{why} on {_some(hits['device'])}"})
+    virtual = frame[frame["virtual"]]["device"].unique()
+    if len(virtual):
+        out.append({"level": "info", "text": f"{len(virtual)} virtual device(s) ({_some(virtual)}): "
+                    f"their numbers describe the stand-in, not a phone"})
+    return out
+
+
+def devices(info: dict[str, Any], table: RecordTable) -> list[dict[str, Any]]:
+    frame = table.frame
+    counts = frame.assign(ok=frame["status"] == "ok").groupby("device").agg(
+        records=("status", "size"), ok=("ok", "sum"))
+    known = dict(table.identities.get("device", {}))
+    for dev in info.get("devices") or []:  # devices discovered but never measured still show
+        if isinstance(dev, dict) and dev.get("id") and str(dev["id"]) not in known:
+            known[str(dev["id"])] = {**(dev.get("details") or {}), **dev}
+    rows = []
+    for dev_id in sorted(known):
+        d = known[dev_id]
+        abis = d.get("abis")
+        rows.append({
+            "id": dev_id, "kind": d.get("kind") or "", "model": d.get("model") or "",
+            "soc": d.get("soc") or "", "abis": ", ".join(map(str, abis)) if isinstance(abis, list)
+            else str(abis or ""), "os": d.get("os") or "", "arch": d.get("arch") or "",
+            "virtual": d.get("virtual") is True,
+            "records": int(counts["records"].get(dev_id, 0)), "ok": int(counts["ok"].get(dev_id, 0)),
+        })
+    return rows
+
+
+def environment(info: dict[str, Any], table: RecordTable) -> dict[str, Any]:
+    env = info.get("environment") if isinstance(info.get("environment"), dict) else {}
+    engines = info.get("engines") if isinstance(info.get("engines"), dict) else {}
+    seen = table.frame[table.frame["engine_version"] != ""].groupby("engine")["engine_version"].unique()
+    argv = info.get("argv")
+    return {
+        "items": [("run id", info.get("run_id", "")), ("started", info.get("started", "")),
+                  ("finished", info.get("finished", "")),
+                  ("pytest exit status", info.get("pytest_exitstatus", "")),
+                  ("command", " ".join(map(str, argv)) if isinstance(argv, list) else argv or "")]
+                 + [(str(k), v) for k, v in env.items()],
+        "engines": [(str(k), str(v)) for k, v in engines.items()],
+        "engines_seen": [(str(k), ", ".join(sorted(map(str, v)))) for k, v in seen.items()],
+        "options": json.dumps(info.get("options", {}), indent=2, default=str, sort_keys=True),
     }

@@ -1,0 +1,232 @@
+"""The comparison tables, built from latency cells (cells.py) as plain column specs + row lists.
+
+Each table is ``{"columns": [...], "rows": [[...], ...]}``: the page script sorts, filters and
+pages them (the report of a 100,000-record run holds thousands of rows, too many for the DOM at
+once). Column types tell the script how to format: text, num, ratio (x), pct (signed %), mb,
+box, flags. Numbers are rounded here so the embedded JSON stays small.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+GROUP = ["device", "abi", "model", "engine", "governor", "threads"]  # a variant's comparison set
+
+
+def col(key: str, label: str, kind: str = "text", digits: int = 2, filter: bool = False,
+        title: str = "", detail: bool = False) -> dict[str, Any]:
+    """One column: ``filter`` adds a drop-down, ``detail`` shows it only in the drill-down row."""
+    return {"key": key, "label": label, "type": kind, "digits": digits, "filter": filter,
+            "title": title, "detail": detail}
+
+
+def clean(value: Any, digits: int = 5) -> Any:
+    """JSON-ready value: NaN/None -> None, numpy scalars -> Python, floats to 5 significant digits."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def rounded(values: Any, digits: int = 5) -> list:
+    """A column as a JSON-ready list: floats to ``digits`` significant digits, NaN -> None.
+    Vectorised: the latency table of a big run has ~100k numbers and this runs on every one."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "fi":
+        return [clean(v) for v in arr.tolist()]
+    arr = arr.astype(float)
+    finite = np.isfinite(arr)
+    safe = np.where(finite & (arr != 0), np.abs(arr), 1.0)
+    scale = 10.0 ** (digits - 1 - np.floor(np.log10(safe)))
+    out = np.where(finite, np.round(arr * scale) / scale, 0.0).astype(object)
+    out[~finite] = None
+    return out.tolist()
+
+
+def table(columns: list[dict], frame: pd.DataFrame, **extra: Any) -> dict[str, Any]:
+    """Rows from ``frame`` columns named like the specs' keys (box columns hold 7 values)."""
+    data = []
+    for spec in columns:
+        values = frame[spec["key"]]
+        if spec["type"] in ("box", "flags"):
+            data.append(values.tolist())
+        elif spec["type"] == "text":
+            data.append([v if isinstance(v, str) else clean(v) for v in values.tolist()])
+        else:
+            data.append(rounded(values.to_numpy()))
+    return {"columns": columns, "rows": [list(r) for r in zip(*data)], **extra}
+
+
+def flags(cells: pd.DataFrame) -> pd.Series:
+    """Warning badges per cell: why a number might not be what a clean device would give."""
+    parts = [(cells["noisy_records"] > 0, "noisy"), (cells["throttled"], "throttled"),
+             (cells["virtual"], "virtual"), (cells["charging"], "charging"),
+             (cells["fid_ok"] == 0, "fidelity")]
+    out = [[] for _ in range(len(cells))]
+    for mask, name in parts:
+        for i in np.flatnonzero(mask.to_numpy(dtype=bool)):
+            out[i].append(name)
+    return pd.Series(out, index=cells.index, dtype=object)
+
+
+def boxes(cells: pd.DataFrame) -> pd.Series:
+    """[lo, q1, median, q3, hi, axis min, axis max]: one axis for all cells of a model, so rows of
+    a model compare by position; it spans their whiskers rather than starting at 0 so a tight
+    distribution is still visible as a box, not a tick."""
+    by_model = cells.groupby("model")
+    low = by_model["box_lo"].transform("min").fillna(cells["median_ms"])
+    high = by_model["box_hi"].transform("max").fillna(cells["median_ms"])
+    pad = (high - low) * 0.05
+    parts = [rounded(cells[c].to_numpy()) for c in ("box_lo", "box_q1", "box_med", "box_q3", "box_hi")]
+    parts += [rounded((low - pad).to_numpy()), rounded((high + pad).to_numpy())]
+    return pd.Series([list(r) for r in zip(*parts)], index=cells.index, dtype=object)
+
+
+def latency_table(cells: pd.DataFrame) -> dict[str, Any]:
+    view = cells.assign(box=boxes(cells), flags=flags(cells),
+                        ci=cells["ci95_high_ms"] - cells["ci95_low_ms"])
+    columns = [
+        col("device", "device", filter=True), col("abi", "ABI", filter=True),
+        col("model", "model", filter=True), col("variant", "variant", filter=True),
+        col("engine", "engine", filter=True), col("governor", "governor", filter=True),
+        col("threads", "threads", "num", 0), col("median_ms", "median ms", "num", 3),
+        col("box", "distribution (ms)", "box", title="whiskers: Tukey 1.5 IQR; box: quartiles of "
+            "all samples; the axis is shared within a model"),
+        col("ci95_low_ms", "CI95 low", "num", 3), col("ci95_high_ms", "CI95 high", "num", 3),
+        col("p90_ms", "p90 ms", "num", 3), col("cv", "CV", "num", 3),
+        col("peak_rss_mb", "peak MB", "num", 1), col("flags", "flags", "flags"),
+        col("records", "records", "num", 0, detail=True), col("n", "iterations", "num", 0, detail=True),
+        col("p99_ms", "p99 ms", "num", 3, detail=True), col("load_ms", "load ms", "num", 1, detail=True),
+        col("temp_max_c", "max temp °C", "num", 1, detail=True),
+        col("other_cpu_max_pct", "other processes, max % of a core", "num", 0, detail=True),
+        col("engine_version", "engine version", detail=True),
+        col("engine_backend", "backend", detail=True), col("noise_reason", "noise", detail=True),
+    ]
+    return table(columns, view.sort_values(["model", "device", "abi", "variant", "engine"]))
+
+
+def _reference(cells: pd.DataFrame, variant: str = "fp32") -> pd.DataFrame:
+    ref = cells[cells["variant"] == variant][GROUP + ["median_ms", "peak_rss_mb", "energy_mj"]]
+    return ref.drop_duplicates(GROUP).rename(columns={
+        "median_ms": "ref_median_ms", "peak_rss_mb": "ref_peak_mb", "energy_mj": "ref_energy_mj"})
+
+
+def fp32_bytes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Bytes of the fp32 artifact per model x engine (the engine's own format), for ratios."""
+    fp32 = frame[(frame["variant"] == "fp32") & frame["variant_bytes"].notna()]
+    return fp32.groupby(["model", "engine"], as_index=False)["variant_bytes"].max().rename(
+        columns={"variant_bytes": "fp32_bytes"})
+
+
+def with_reference(cells: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells plus their fp32 counterpart in the same device/ABI/engine/governor/threads group."""
+    out = cells.merge(_reference(cells), on=GROUP, how="left")
+    sizes = fp32_bytes(frame)
+    out = out.merge(sizes, on=["model", "engine"], how="left")
+    # an engine without its own fp32 artifact: fall back to the model's source file size
+    source = sizes.groupby("model")["fp32_bytes"].min().rename("model_fp32_bytes")
+    out = out.join(source, on="model")
+    out["fp32_bytes"] = out["fp32_bytes"].fillna(out["model_fp32_bytes"])
+    out["compression"] = out["fp32_bytes"] / out["variant_bytes"]
+    out["speedup"] = out["ref_median_ms"] / out["median_ms"]
+    out["mem_change"] = out["peak_rss_mb"] / out["ref_peak_mb"] - 1.0
+    out["energy_change"] = out["energy_mj"] / out["ref_energy_mj"] - 1.0
+    out["size_mb"] = out["variant_bytes"] / 1e6
+    return out
+
+
+def variant_table(cells: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
+    view = with_reference(cells, frame)
+    has_energy = bool(view["energy_mj"].notna().any())
+    has_fidelity = bool(view[["fid_cosine", "fid_agree", "fid_ok"]].notna().any().any())
+    columns = [
+        col("model", "model", filter=True), col("device", "device", filter=True),
+        col("abi", "ABI", filter=True), col("engine", "engine", filter=True),
+        col("governor", "governor", filter=True), col("variant", "variant", filter=True),
+        col("size_mb", "size MB", "num", 2), col("compression", "smaller vs fp32", "ratio", 2,
+                                                  title="fp32 artifact bytes / variant bytes"),
+        col("median_ms", "median ms", "num", 3), col("ref_median_ms", "fp32 median ms", "num", 3),
+        col("speedup", "speedup", "ratio", 2, title="fp32 median / variant median, same device, "
+            "engine, governor and threads"),
+        col("peak_rss_mb", "peak MB", "num", 1), col("mem_change", "memory vs fp32", "pct", 1),
+    ]
+    if has_energy:
+        columns += [col("energy_mj", "energy mJ/inf", "num", 3),
+                    col("energy_change", "energy vs fp32", "pct", 1)]
+    if has_fidelity:
+        columns += [col("fid_cosine", "cosine", "num", 4), col("fid_agree", "top-1 / IoU", "num", 3),
+                    col("fid_ok", "fidelity ok", "num", 0)]
+    view = view.sort_values(["model", "device", "abi", "engine", "governor", "variant"])
+    return table(columns, view, energy=has_energy, fidelity=has_fidelity)
+
+
+def engine_table(cells: pd.DataFrame) -> dict[str, Any]:
+    """Per model + variant + device: every engine's median side by side, the fastest, and
+    whether it wins beyond noise (its CI95 high below the runner-up's CI95 low)."""
+    key = ["model", "variant", "device", "abi", "governor", "threads"]
+    engines = sorted(cells["engine"].unique())
+    wide = cells.pivot_table(index=key, columns="engine", values="median_ms", aggfunc="min",
+                             dropna=False, observed=True).reindex(columns=engines)
+    wide = wide.dropna(how="all").reset_index()
+    ranked = cells.sort_values("median_ms").groupby(key, dropna=False)
+    best = ranked.nth(0).set_index(key)
+    second = ranked.nth(1).set_index(key)
+    wide = wide.join(best[["engine", "median_ms", "ci95_high_ms"]], on=key)
+    wide = wide.join(second[["engine", "median_ms", "ci95_low_ms"]].add_prefix("next_"), on=key)
+    wide["margin"] = wide["next_median_ms"] / wide["median_ms"]
+    wide["clear"] = np.where(wide["next_engine"].isna(), "only one",
+                             np.where(wide["ci95_high_ms"] < wide["next_ci95_low_ms"], "yes", "within noise"))
+    wide = wide.rename(columns={e: f"engine:{e}" for e in engines})
+    columns = [col("model", "model", filter=True), col("variant", "variant", filter=True),
+               col("device", "device", filter=True), col("abi", "ABI", filter=True),
+               col("governor", "governor", filter=True)]
+    columns += [col(f"engine:{e}", f"{e} ms", "num", 3) for e in engines]
+    columns += [col("engine", "fastest", filter=True),
+                col("margin", "runner-up slower by", "ratio", 2),
+                col("clear", "beyond noise?", filter=True,
+                    title="fastest CI95 high < runner-up CI95 low")]
+    return table(columns, wide.sort_values(key[:4]), engines=engines)
+
+
+def best_table(cells: pd.DataFrame) -> dict[str, Any]:
+    """What to ship: per model x device x ABI, the fastest variant+engine that did not fail its
+    fidelity check, under the device's most-measured governor (a governor is a device state,
+    not something to ship), with the runner-up and whether the win is beyond noise."""
+    key = ["model", "device", "abi"]
+    usable = cells[cells["fid_ok"] != 0]  # NaN (not measured) stays: shown as such
+    counts = usable.groupby(["device", "governor"], dropna=False).size().reset_index(name="k")
+    counts = counts.sort_values(["device", "k", "governor"], ascending=[True, False, True])
+    reference = counts.drop_duplicates("device").set_index("device")["governor"]
+    usable = usable[usable["governor"] == usable["device"].map(reference)]
+    ranked = usable.sort_values(["median_ms", "variant", "engine"]).groupby(key, dropna=False)
+    best = ranked.nth(0).reset_index(drop=True)
+    second = ranked.nth(1).set_index(key)
+    best = best.join(second[["variant", "engine", "median_ms", "ci95_low_ms"]].add_prefix("next_"), on=key)
+    best = best.merge(_reference(cells), on=GROUP, how="left")
+    best["speedup"] = best["ref_median_ms"] / best["median_ms"]
+    best["runner_up"] = (best["next_variant"].fillna("") + " " + best["next_engine"].fillna("")).str.strip()
+    best["margin"] = best["next_median_ms"] / best["median_ms"]
+    best["clear"] = np.where(best["next_engine"].isna(), "only one",
+                             np.where(best["ci95_high_ms"] < best["next_ci95_low_ms"], "yes", "within noise"))
+    best["fidelity"] = np.where(best["fid_ok"] == 1, "ok", np.where(best["variant"] == "fp32",
+                                                                    "reference", "not measured"))
+    best["flags"] = flags(best).tolist()
+    columns = [col("model", "model", filter=True), col("device", "device", filter=True),
+               col("abi", "ABI", filter=True), col("governor", "governor"),
+               col("variant", "variant", filter=True), col("engine", "engine", filter=True),
+               col("median_ms", "median ms", "num", 3),
+               col("speedup", "vs fp32 same engine", "ratio", 2),
+               col("runner_up", "runner-up"), col("margin", "runner-up slower by", "ratio", 2),
+               col("clear", "beyond noise?", filter=True, title="winner CI95 high < runner-up CI95 low"),
+               col("fidelity", "fidelity", filter=True), col("flags", "flags", "flags")]
+    return table(columns, best.sort_values(key))

@@ -1,0 +1,41 @@
+"""Thermal / frequency / power traces carried by records (``extra.trace``), as SVG panels.
+
+Traces are per record, so they are the one part of the report that grows with the record count;
+it shows the most telling few (throttled first, then the hottest) and says how many it left out.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from . import svg
+from .frame import RecordTable
+
+MAX_TRACES = 12
+
+
+def _peak_temp(trace: list) -> float:
+    temps = [p.get("temp_c") for p in trace if isinstance(p, dict)]
+    temps = [t for t in temps if isinstance(t, (int, float)) and not isinstance(t, bool)]
+    return max(temps) if temps else float("-inf")
+
+
+def trace_section(table: RecordTable) -> dict[str, Any]:
+    if not table.traces:
+        return {"charts": [], "total": 0}
+    frame: pd.DataFrame = table.frame
+    ranked = sorted(table.traces, key=lambda i: (not frame.at[i, "throttled"],
+                                                 -_peak_temp(table.traces[i]), i))
+    charts = []
+    for idx in ranked:
+        if len(charts) == MAX_TRACES:
+            break
+        row = frame.loc[idx]
+        title = (f"{row['device']} · {row['model']} {row['variant']} {row['engine']}"
+                 + (f" · {row['governor']}" if row["governor"] else "")
+                 + (" · throttled" if row["throttled"] else ""))
+        chart = svg.trace_chart(table.traces[idx], title)
+        if chart is not None:
+            charts.append(chart)
+    return {"charts": charts, "total": len(table.traces)}

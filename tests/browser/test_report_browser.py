@@ -1,0 +1,154 @@
+"""report.html in real headless Chromium: built from a real small host run, opened from file://.
+
+Checks what only a browser can: the page script runs without console errors, tables and charts
+draw, sorting and filtering change what is shown, the compat reason appears on click, and
+hostile device/model names stay text (no dialog, no element). Chromium is Debian's package
+driven by Playwright (no browser download); CI installs it, elsewhere the test says it skips.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.fetch import default_cache_dir
+from harness.report.write import write_report
+from tests.conftest import run_pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+XSS_MODEL = "<script>alert(1)</script>"
+XSS_DEVICE = "</script><img src=x onerror=alert(1)>"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                       "(apt-get install -y chromium; `make system-deps` does it)"),
+]
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory, model_files) -> Path:
+    """A real run of the lab's suites on this host, few iterations, in its own report dir."""
+    reports = tmp_path_factory.mktemp("reports")
+    proc = run_pytest(["suites/", "--device=host", "--iterations", "5", "--warmup", "1",
+                       "--report-dir", str(reports), "-q", "-o", "addopts="],
+                      env={"EDGELAB_CACHE": str(default_cache_dir())}, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run_dir = (reports / "latest").resolve()
+    assert (run_dir / "report.html").is_file() and (run_dir / "results.csv").is_file()
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def hostile_run(real_run, tmp_path_factory) -> Path:
+    """The real records plus one with hostile names, and a governor sweep with power and a
+    trace on copies of a real record (test data for the sections a host run cannot fill)."""
+    run_dir = tmp_path_factory.mktemp("hostile") / "run"
+    run_dir.mkdir()
+    shutil.copy(real_run / "run.json", run_dir / "run.json")
+    records = [json.loads(line) for line in (real_run / "results.jsonl").read_text().splitlines()]
+    ok = next(r for r in records if r["status"] == "ok" and r["suite"] == "latency")
+    evil = json.loads(json.dumps(ok))
+    evil["model"]["name"] = XSS_MODEL
+    evil["device"].update(id="evil-1", model=XSS_DEVICE)
+    sweep = []
+    for governor, scale, mw in (("performance", 0.8, 3000), ("powersave", 1.9, 1200)):
+        copy = json.loads(json.dumps(ok))
+        copy["conditions"]["governor"] = governor
+        copy["latency"]["median_ms"] *= scale
+        copy["power"] = {"mean_mw": mw}
+        copy["extra"]["trace"] = [{"t_s": t / 2, "temp_c": 40 + t / 3, "freq_mhz": 2400 - 9 * t,
+                                   "power_mw": mw + 20 * (t % 5)} for t in range(40)]
+        sweep.append(copy)
+    lines = [json.dumps(r) for r in records + [evil] + sweep]
+    (run_dir / "results.jsonl").write_text("\n".join(lines) + "\n")
+    write_report(run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=ARGS, headless=True,
+            viewport={"width": 1400, "height": 1000})
+        yield context
+        context.close()
+
+
+def open_report(browser, path: Path):
+    page = browser.new_page()
+    problems, dialogs = [], []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_selector("html[data-ready='1']", timeout=15000)
+    return page, problems, dialogs
+
+
+def column(page, table: str, label: str) -> list[str]:
+    headers = page.locator(f".etable[data-table={table}] thead th").all_inner_texts()
+    index = next(i for i, h in enumerate(headers) if h.split(" ")[0] == label.split(" ")[0]
+                 and h.startswith(label))
+    return page.locator(f".etable[data-table={table}] tbody tr.row td:nth-child({index + 1})").all_inner_texts()
+
+
+def test_real_run_report_renders_sorts_and_filters(browser, real_run, tmp_path):
+    page, problems, dialogs = open_report(browser, real_run / "report.html")
+    latency = page.locator(".etable[data-table=latency]")
+    assert latency.locator("tbody tr.row").count() >= 2
+    assert page.locator("#devices tbody th", has_text="host").count() == 1
+    box = latency.locator(".box .iqr").first
+    assert box.bounding_box()["width"] > 0                      # distribution plots drew
+    # sorting: median ascending then descending reverses the order
+    latency.locator("thead th button", has_text="median ms").click()
+    ascending = [float(v) for v in column(page, "latency", "median ms")]
+    assert ascending == sorted(ascending)
+    latency.locator("thead th button", has_text="median ms").click()
+    assert [float(v) for v in column(page, "latency", "median ms")] == sorted(ascending, reverse=True)
+    assert latency.locator("thead th[aria-sort=descending]").count() == 1
+    # filtering: one model, then the search box
+    before = latency.locator("tbody tr.row").count()
+    latency.locator("select[data-col=model]").select_option("ppocr_cls")
+    assert set(column(page, "latency", "model")) == {"ppocr_cls"}
+    assert latency.locator("tbody tr.row").count() < before
+    latency.locator("select[data-col=model]").select_option("")
+    latency.locator("input[type=search]").fill("face_landmark")
+    assert set(column(page, "latency", "model")) == {"face_landmark"}
+    # drill-down: a row opens its details
+    latency.locator("tbody tr.row").first.click()
+    assert latency.locator("tr.detail dl").inner_text().count("engine version") == 1
+    # compat matrix: the reason is on hover (title) and on click (live region)
+    unsupported = page.locator(".compat button.st-unsupported").first
+    reason = unsupported.get_attribute("title")
+    assert ": unsupported — " in reason and "records ok" in reason
+    unsupported.focus()
+    page.keyboard.press("Enter")                                # keyboard works, not only the mouse
+    assert page.locator(".compat-detail", has_text=reason).count() == 1
+    assert unsupported.get_attribute("aria-pressed") == "true"
+    assert page.locator("#governor-none").inner_text() == "no governor sweep in this run."
+    page.screenshot(path=str(tmp_path / "report-real.png"), full_page=True)
+    assert (tmp_path / "report-real.png").stat().st_size > 10_000
+    assert problems == [] and dialogs == []
+
+
+def test_hostile_names_stay_text_and_charts_draw(browser, hostile_run, tmp_path):
+    page, problems, dialogs = open_report(browser, hostile_run / "report.html")
+    assert dialogs == [] and problems == []
+    assert page.locator("img").count() == 0                     # no element from data
+    assert page.locator("td", has_text=XSS_MODEL).count() >= 1  # the name, shown literally
+    assert page.locator("#devices td", has_text=XSS_DEVICE).count() == 1
+    assert page.locator("#compat h3", has_text=XSS_MODEL).count() == 1
+    charts = page.locator("svg.chart")
+    assert charts.count() >= 3                                  # Pareto scatter + 2 traces
+    assert all(charts.nth(i).bounding_box()["height"] > 50 for i in range(charts.count()))
+    assert page.locator("svg .pt.front").count() >= 1
+    page.screenshot(path=str(tmp_path / "report-hostile.png"), full_page=True)

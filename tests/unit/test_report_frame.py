@@ -1,0 +1,65 @@
+"""The record table under the report: the fast (msgspec) and tolerant (json) routes, and the
+forked parallel decode, must all give the same table."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.report import frame, load
+from tests.unit.test_report_model import SEED, rec
+
+
+def lines_of(records) -> list[bytes]:
+    return [json.dumps(r).encode() for r in records]
+
+
+def mixed_records():
+    out = []
+    for i in range(60):
+        r = rec("int8" if i % 2 else "fp32", ["tflite", "ncnn", "mnn"][i % 3], 10 + i,
+                samples=[10 + i, 11 + i, 12 + i][: i % 4], device={"id": f"d{i % 7}", "abis": ["arm64-v8a"]})
+        if i % 11 == 0:
+            r["extra"] = {"trace": [{"t_s": 0, "temp_c": 40}, {"t_s": 1, "temp_c": 41 + i}]}
+        if i % 13 == 0:
+            r["engine"]["version"] = 1.5          # odd type: takes the tolerant route
+        out.append(r)
+    return out + SEED
+
+
+def assert_same(a: frame.RecordTable, b: frame.RecordTable) -> None:
+    pd.testing.assert_frame_equal(a.frame, b.frame, check_dtype=False)
+    assert np.array_equal(a.sample_values, b.sample_values)
+    assert np.array_equal(a.sample_offsets, b.sample_offsets)
+    assert a.traces == b.traces and a.identities == b.identities
+
+
+def test_fast_and_tolerant_routes_agree(monkeypatch):
+    lines = lines_of(mixed_records())
+    fast = frame.build_table(lines)
+    monkeypatch.setattr(frame, "_fast", None)
+    assert_same(fast, frame.build_table(lines))
+    assert fast.frame.loc[0, "engine_version"] == "1.5"
+    assert list(fast.samples(3)) == [13.0, 14.0, 15.0] and len(fast.samples(0)) == 0
+
+
+def test_parallel_decode_matches_serial(monkeypatch):
+    lines = lines_of(mixed_records())
+    monkeypatch.setattr(load, "_workers", lambda count: 3)
+    assert_same(frame.build_table(lines), load.decode(b"\n".join(lines) + b"\n\n", "x"))
+
+
+def test_torn_last_line_is_skipped_in_parallel_too(monkeypatch):
+    lines = lines_of(mixed_records()) + [b'{"run_id": "r", "sta']
+    monkeypatch.setattr(load, "_workers", lambda count: 2)
+    assert len(load.decode(b"\n".join(lines), "x").frame) == len(lines) - 1
+
+
+def test_parallel_decode_reports_a_bad_line_with_its_number(monkeypatch):
+    lines = lines_of(mixed_records())
+    lines[40] = b"{not json"
+    monkeypatch.setattr(load, "_workers", lambda count: 2)
+    with pytest.raises(Exception, match="line 41 is not a JSON record"):
+        load.decode(b"\n".join(lines), "results.jsonl")

@@ -10,10 +10,11 @@ from .results.schema import Measurement
 
 
 class Bench:
-    def __init__(self, session, case: BenchCase, test_id: str):
+    def __init__(self, session, case: BenchCase, test_id: str, on_record=None):
         self.session = session
         self.case = case
         self.test_id = test_id
+        self._on_record = on_record or (lambda record: None)
 
     @property
     def device(self):
@@ -21,13 +22,17 @@ class Bench:
 
     def measure(self, **settings: Any) -> Measurement:
         """Timed run with the session's warm-up/iterations (overridable per call)."""
-        return self.session.runner.run(self.case, "latency", self.session.runner.settings(**settings),
-                                       self.test_id)
+        record = self.session.runner.run(self.case, "latency",
+                                         self.session.runner.settings(**settings), self.test_id)
+        self._on_record(record)
+        return record
 
     def compat(self) -> Measurement:
         """Can this cell run at all? Load + a few iterations: ok / unsupported / failed."""
         settings = self.session.runner.settings(warmup=1, iterations=3, min_time_s=0.0)
-        return self.session.runner.run(self.case, "compat", settings, self.test_id)
+        record = self.session.runner.run(self.case, "compat", settings, self.test_id)
+        self._on_record(record)
+        return record
 
     @staticmethod
     def conclude(record: Measurement, unsupported_is_ok: bool = False) -> None:

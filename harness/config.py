@@ -99,6 +99,7 @@ class RunConfig:
     report_dir: Path = Path("reports")
     manifest: Path = Path("models/manifest.toml")
     cache_dir: Path | None = None
+    baseline: Path | None = None
     run_id: str = ""
     noise: dict[str, float] = field(default_factory=dict)
 
@@ -137,5 +138,6 @@ def build_config(option, rootdir: Path) -> RunConfig:
         report_dir=under_root(pick("edgelab_report_dir", "report_dir")),
         manifest=under_root(pick("edgelab_manifest", "manifest")),
         cache_dir=Path(cache) if cache else None,
+        baseline=Path(option.edgelab_baseline) if getattr(option, "edgelab_baseline", None) else None,
         noise={k: float(lab[k]) for k in ("noise_other_cpu_pct", "noise_tail_ratio", "noise_cv")},
     )

@@ -39,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "neighbours, see docs)")
     add("--report-dir", dest="edgelab_report_dir", default=None, metavar="DIR",
         help="where runs are written: DIR/<run-id>/ and DIR/latest (default reports)")
+    add("--baseline", dest="edgelab_baseline", default=None, metavar="RUN_DIR",
+        help="compare this run with an earlier one (reports/<run-id>) in the report")
     add("--adb-server", dest="edgelab_adb_server", type=cfg.parse_host_port, default=None,
         metavar="HOST:PORT", help="adb server to ask for phones (default: ANDROID_ADB_SERVER_HOST/"
                                   "PORT, else 127.0.0.1:5037)")
@@ -143,7 +145,15 @@ def bench(request: pytest.FixtureRequest, bench_case):
     """One device x model x variant x engine cell; ``bench.measure()`` records a measurement."""
     from .bench import Bench
 
-    return Bench(get_session(request.config), bench_case, request.node.nodeid)
+    return Bench(get_session(request.config), bench_case, request.node.nodeid,
+                 on_record=lambda record: _add_junit_properties(request.node, record))
+
+
+def _add_junit_properties(node, record) -> None:
+    """Measurement figures as <property> elements of the test in --junitxml output."""
+    from .report.junit import junit_properties
+
+    node.user_properties.extend(junit_properties(record))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -68,6 +68,9 @@ class BenchSession:
         check_choices("--engine", engines, list(ENGINE_REGISTRY))
         check_choices("--variant", config.variants, list(VARIANTS))
         models = resolve_models(config.models, load_manifest(config.manifest))
+        if config.baseline and not (config.baseline / "results.jsonl").is_file():
+            raise UsageError(f"--baseline {config.baseline}: no results.jsonl there; pass an "
+                             f"earlier run directory such as reports/<run-id>")
         notes: list[str] = []
         found = discover_all(notes=notes)
         chosen = hook.pytest_edgelab_select_devices(config=pytest_config, found=found,

@@ -2,8 +2,10 @@
 
 A *variant* is a precision recipe applied to a source model (fp32 = the source as shipped).
 An *artifact* is the file one engine loads for that variant: the ONNX file for ONNX Runtime, the
-.tflite for LiteRT, and so on. A cell whose engine has no artifact for the variant is
-``unsupported`` with the reason (e.g. no converter, conversion failed).
+.tflite for LiteRT, the .param (+ .bin beside it) for ncnn, the .mnn for MNN, the .mlpackage
+for Core ML. ``python -m harness models build`` makes them and lists them in variants.json
+(harness/build); this module only reads that index. A cell whose engine has no artifact for the
+variant is ``unsupported`` with the recorded reason (no converter, conversion failed, not built).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .build.index import VariantIndex
 from .errors import Unsupported
 from .manifest import ModelSpec, sha256_file
 
@@ -32,13 +35,21 @@ class Artifact:
     sha256: str
     bytes: int
     converter: str = "source"
+    precision: str = "fp32 (source as shipped)"
+    compression_ratio: float | None = 1.0
+    notes: dict[str, Any] | None = None  # build-time findings, e.g. which ORT kernels really run
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.variant, "format": self.format, "path": str(self.path),
-                "sha256": self.sha256, "bytes": self.bytes, "converter": self.converter}
+        data = {"id": self.variant, "format": self.format, "path": str(self.path),
+                "sha256": self.sha256, "bytes": self.bytes, "converter": self.converter,
+                "precision": self.precision, "compression_ratio": self.compression_ratio}
+        if self.notes:
+            data["notes"] = self.notes
+        return data
 
 
 _hash_cache: dict[tuple[str, float, int], str] = {}
+_index_cache: dict[str, tuple[float, VariantIndex]] = {}
 
 
 def _cached_sha256(path: Path) -> str:
@@ -49,13 +60,51 @@ def _cached_sha256(path: Path) -> str:
     return _hash_cache[key]
 
 
-def resolve_artifact(model: ModelSpec, source_path: Path, variant: str, engine_format: str) -> Artifact:
+def _index(build_dir: Path) -> VariantIndex | None:
+    """variants.json, re-read only when it changed (one lookup per test cell)."""
+    path = Path(build_dir) / "variants.json"
+    if not path.is_file():
+        return None
+    mtime = path.stat().st_mtime
+    cached = _index_cache.get(str(path))
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, VariantIndex.load(build_dir))
+        _index_cache[str(path)] = cached
+    return cached[1]
+
+
+def source_artifact(model: ModelSpec, source_path: Path) -> Artifact:
+    return Artifact(model.name, "fp32", model.format, source_path,
+                    model.sha256 or _cached_sha256(source_path), source_path.stat().st_size)
+
+
+def resolve_artifact(model: ModelSpec, source_path: Path, variant: str, engine_format: str,
+                     build_dir: Path | None = None) -> Artifact:
     """The file an engine of ``engine_format`` runs for ``model``/``variant``, or Unsupported."""
-    if variant == "fp32" and engine_format == model.format:
-        return Artifact(model.name, variant, model.format, source_path,
-                        model.sha256 or _cached_sha256(source_path), source_path.stat().st_size)
-    if variant == "fp32":
-        raise Unsupported(f"no {engine_format} artifact of {model.name}: the source is "
-                          f"{model.format} and no conversion to {engine_format} is available")
-    raise Unsupported(f"no {variant} {engine_format} artifact of {model.name}: variant builds "
-                      f"are not available yet")
+    if build_dir is None:
+        from .build import default_build_dir
+
+        build_dir = default_build_dir()
+    index = _index(build_dir)
+    entry = index.get(model.name, variant, engine_format) if index else None
+    what = f"{variant} {engine_format} artifact of {model.name}"
+    rebuild = f"`python -m harness models build --model {model.name}`"
+    if entry is None:
+        if variant == "fp32" and engine_format == model.format:
+            return source_artifact(model, source_path)  # the source needs no build
+        raise Unsupported(f"no {what}: variants not built yet (run {rebuild})")
+    if entry["status"] != "ok":
+        raise Unsupported(f"no {what}: {entry['reason']}")
+    source_sha = model.sha256 or _cached_sha256(source_path)
+    if entry["source"]["sha256"] != source_sha:
+        raise Unsupported(f"the {what} was built from another source file "
+                          f"(sha256 {entry['source']['sha256'][:12]}, now {source_sha[:12]}): "
+                          f"run {rebuild}")
+    path = index.absolute(entry)
+    if not index.is_current(entry, entry["key"]):
+        raise Unsupported(f"the {what} is missing or changed on disk ({path}): run {rebuild}")
+    converter = entry["converter"]
+    return Artifact(model.name, variant, engine_format, path, entry["sha256"], entry["bytes"],
+                    converter=f"{converter['name']} {converter['version'] or ''}".strip(),
+                    precision=entry.get("precision", ""),
+                    compression_ratio=entry.get("compression_ratio"), notes=entry.get("notes"))

@@ -9,6 +9,9 @@ from ..errors import UsageError
 REGISTRY: dict[str, str] = {
     "onnxruntime": "harness.engines.onnxruntime:OnnxRuntimeEngine",
     "tflite": "harness.engines.tflite:TFLiteEngine",
+    "ncnn": "harness.engines.ncnn:NcnnEngine",
+    "mnn": "harness.engines.mnn:MnnEngine",
+    "coreml": "harness.engines.coreml:CoreMLEngine",
 }
 
 _instances: dict[str, object] = {}

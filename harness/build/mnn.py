@@ -1,0 +1,106 @@
+"""MNN variants from an ONNX or TFLite source, through the MNN wheel's C extension ``_tools``.
+
+Never ``MNN.tools.*`` nor the ``mnn``/``mnnconvert`` scripts: at import they pip-install a logging
+SDK and send usage logs (DESIGN.md). ``_tools.mnnconvert`` / ``_tools.mnnquant`` are the same C++
+tools without that Python wrapper. They run in a child process: they print from C++ (so the
+message is only capturable there), they can crash, and ``mnnconvert`` returns True even when its
+input does not exist, so success is judged by the written file plus its "Success" line.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..inputs import concrete_shape, load_image
+from .calibration import CALIBRATION_IMAGES
+from .recipe import BuildContext, ConversionError, Recipe, python_tool, require_file, run_tool
+
+_CONVERT = "import sys, _tools; sys.exit(0 if _tools.mnnconvert(sys.argv[1:]) else 1)"
+_QUANT = "import sys, _tools; sys.exit(0 if _tools.mnnquant(sys.argv[1:]) else 1)"
+_FRAMEWORK = {"onnx": "ONNX", "tflite": "TFLITE"}
+_HINT = "pip install MNN"
+
+
+def convert(ctx: BuildContext, target: Path, *flags: str) -> Path:
+    argv = ["mnnconvert", "-f", _FRAMEWORK[ctx.source_format], "--modelFile", str(ctx.source),
+            "--MNNModel", str(target), "--bizCode", "MNN", *flags]
+    output = run_tool(python_tool(_CONVERT, *argv), "MNN converter", ok_marker="Converted Success")
+    return require_file(target, "MNN converter", output)
+
+
+def _fp32(ctx: BuildContext, out: Path) -> Path:
+    return convert(ctx, out / f"{ctx.spec.name}.mnn")
+
+
+def _fp16(ctx: BuildContext, out: Path) -> Path:
+    return convert(ctx, out / f"{ctx.spec.name}.mnn", "--fp16")
+
+
+def _int8_weight(ctx: BuildContext, out: Path) -> Path:
+    return convert(ctx, out / f"{ctx.spec.name}.mnn", "--weightQuantBits", "8")
+
+
+def _int8_static(ctx: BuildContext, out: Path) -> Path:
+    """mnnquant: offline calibration on image files it preprocesses itself, so the pictures
+    are written out and our input range becomes its (pixel - mean) * normal."""
+    work = out / "work"
+    (work / "images").mkdir(parents=True)
+    float_model = convert(ctx, work / "float.mnn")
+    height, width = _image_size(ctx)
+    lo, hi = ctx.spec.input.range
+    normal = (hi - lo) / 255.0
+    config = {"format": "RGB", "mean": [-lo / normal] * 3, "normal": [normal] * 3,
+              "width": width, "height": height, "path": str(work / "images") + "/",
+              "used_image_num": _write_images(work / "images", ctx.spec.input.image),
+              "feature_quantize_method": "KL", "weight_quantize_method": "MAX_ABS"}
+    (work / "quant.json").write_text(json.dumps(config))
+    target = out / f"{ctx.spec.name}.mnn"
+    output = run_tool(python_tool(_QUANT, "mnnquant", str(float_model), str(target),
+                                  str(work / "quant.json")), "MNN quantizer",
+                      ok_marker="Quantize model done")
+    require_file(target, "MNN quantizer", output)
+    import shutil
+
+    shutil.rmtree(work)
+    return target
+
+
+def _image_size(ctx: BuildContext) -> tuple[int, int]:
+    spec = ctx.spec.input
+    if spec.shape is None or len(spec.shape) != 4:
+        raise ConversionError("MNN's quantizer calibrates one image input: the manifest must "
+                              "give a 4-D input shape")
+    shape = concrete_shape(spec.shape, spec)
+    return (shape[2], shape[3]) if spec.layout == "NCHW" else (shape[1], shape[2])
+
+
+def _write_images(folder: Path, first: str) -> int:
+    from PIL import Image
+
+    names = [first] + [n for n in CALIBRATION_IMAGES if n != first]
+    for name in names[:8]:
+        image, source = load_image(name)
+        if "synthetic" in source:
+            raise ConversionError("MNN INT8 calibration needs real images: install scikit-image")
+        Image.fromarray(image).save(folder / f"{name}.png")
+    return min(8, len(names))
+
+
+_SOURCES = ("onnx", "tflite")
+
+RECIPES = [
+    Recipe("mnn", "fp32", "fp32 weights and compute", "MNN", {}, _fp32, sources=_SOURCES,
+           install_hint=_HINT),
+    Recipe("mnn", "fp16", "fp16 weight storage (--fp16), compute precision per device",
+           "MNN", {"flags": ["--fp16"]}, _fp16, sources=_SOURCES, install_hint=_HINT),
+    Recipe("mnn", "int8-weight", "int8 weights (--weightQuantBits 8), float compute", "MNN",
+           {"flags": ["--weightQuantBits", "8"]}, _int8_weight, sources=_SOURCES,
+           install_hint=_HINT),
+    Recipe("mnn", "int8", "int8 static weights+activations (mnnquant KL, MAX_ABS)", "MNN",
+           {"tool": "mnnquant", "feature": "KL", "weight": "MAX_ABS",
+            "calibration": "8 scikit-image photos"}, _int8_static, sources=_SOURCES,
+           install_hint=_HINT),
+    Recipe("mnn", "int8-dynamic", "", "MNN", {},
+           unavailable="MNN has no dynamic-range INT8 model format: its INT8 choices are "
+                       "int8-weight (--weightQuantBits 8) and int8 (mnnquant)"),
+]

@@ -1,0 +1,196 @@
+"""The variant build with the real converters on small real models (ppocr_cls, face/iris landmarks)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.build.index import VariantIndex, tree_sha256
+from harness.build.pipeline import Plan, all_recipes, build_model, load_plan
+from harness.build.recipe import Recipe
+from harness.errors import Unsupported, UsageError
+from harness.manifest import load_manifest
+from harness.variants import resolve_artifact
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+MODELS = ("ppocr_cls", "face_landmark", "iris_landmark")
+HAS_COREML = all(importlib.util.find_spec(m) for m in ("coremltools", "torch", "onnx2torch"))
+PLANS = {
+    # Core ML costs ~20 s per variant on 2 cores: one is enough to prove the path
+    "ppocr_cls": Plan(("fp32", "fp16", "int8", "int8-dynamic", "int8-weight"),
+                      ("onnx", "ncnn", "mnn", "tflite")),
+    "face_landmark": Plan(("fp32", "fp16", "int8", "int8-dynamic", "int8-weight"),
+                          ("tflite", "mnn", "ncnn")),
+    "iris_landmark": Plan(("fp32", "int8"), ("tflite",)),
+}
+
+
+def quiet(_message):
+    pass
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return load_manifest(REPO / "models" / "manifest.toml")
+
+
+@pytest.fixture(scope="module")
+def sources(manifest):
+    from harness.fetch import default_cache_dir, fetch
+
+    return {name: fetch(manifest[name], default_cache_dir(), log=quiet) for name in MODELS}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, manifest, sources):
+    build_dir = tmp_path_factory.mktemp("build")
+    index = VariantIndex.load(build_dir)
+    results = {}
+    for name in MODELS:
+        results[name] = build_model(manifest[name], sources[name], index, PLANS[name], log=quiet)
+    coreml = [r for r in all_recipes() if r.format == "coreml" and r.variant == "fp16"]
+    results["coreml"] = build_model(manifest["ppocr_cls"], sources["ppocr_cls"], index,
+                                    Plan(("fp16",), ("coreml",)), log=quiet, recipes=coreml)
+    return build_dir, results
+
+
+def entries(build_dir: Path) -> dict:
+    return json.loads((build_dir / "variants.json").read_text())["entries"]
+
+
+def test_index_lists_every_planned_cell_with_its_facts(built):
+    build_dir, _ = built
+    index = entries(build_dir)
+    ok = {k for k, e in index.items() if e["status"] == "ok"}
+    assert {"ppocr_cls/fp32/onnx", "ppocr_cls/fp16/onnx", "ppocr_cls/int8/onnx",
+            "ppocr_cls/int8-dynamic/onnx", "ppocr_cls/fp32/ncnn", "ppocr_cls/fp16/ncnn",
+            "ppocr_cls/fp32/mnn", "ppocr_cls/fp16/mnn", "ppocr_cls/int8-weight/mnn",
+            "ppocr_cls/int8/mnn", "face_landmark/fp16/tflite", "face_landmark/int8/tflite",
+            "face_landmark/int8-dynamic/tflite", "face_landmark/int8-weight/tflite",
+            "face_landmark/fp32/mnn", "iris_landmark/int8/tflite"} <= ok
+    for key in ok:
+        entry = index[key]
+        path = Path(entry["path"]) if Path(entry["path"]).is_absolute() else build_dir / entry["path"]
+        assert (entry["sha256"], entry["bytes"]) == tree_sha256(path), key
+        assert entry["compression_ratio"] == pytest.approx(entry["source"]["bytes"] / entry["bytes"],
+                                                           abs=1e-3)
+        assert entry["source"]["sha256"] and entry["precision"] and entry["key"]
+        if entry["converter"]["name"] != "source":
+            assert entry["converter"]["version"], key
+    # quantization really happened: the trap of ai-edge-quantizer is a silent x1.00
+    assert index["face_landmark/int8-dynamic/tflite"]["compression_ratio"] > 3
+    assert index["face_landmark/fp16/tflite"]["compression_ratio"] > 1.8
+    assert index["ppocr_cls/int8/onnx"]["compression_ratio"] > 1.5
+    ncnn = build_dir / index["ppocr_cls/fp32/ncnn"]["path"]
+    assert ncnn.suffix == ".param" and ncnn.with_suffix(".bin").is_file()
+
+
+def test_impossible_cells_say_why(built):
+    index = entries(built[0])
+    reasons = {k: e["reason"] for k, e in index.items() if e["status"] == "unconvertible"}
+    assert "TensorFlow" in reasons["ppocr_cls/fp32/tflite"]
+    assert "pnnx reads TorchScript and ONNX only" in reasons["face_landmark/fp32/ncnn"]
+    assert "ncnn2int8" in reasons["ppocr_cls/int8/ncnn"]
+    assert "weight-only" in reasons["ppocr_cls/int8-weight/onnx"]
+    coreml = index["ppocr_cls/fp16/coreml"]
+    if HAS_COREML:
+        package = built[0] / coreml["path"]
+        assert coreml["status"] == "ok" and package.suffix == ".mlpackage" and package.is_dir()
+    else:
+        assert coreml["reason"] == "coremltools not installed (pip install 'edgelab[coreml]')"
+
+
+def test_second_build_converts_nothing(built, manifest, sources):
+    build_dir, _ = built
+    before = {p: p.stat().st_mtime_ns for p in build_dir.rglob("*") if p.is_file()}
+    index = VariantIndex.load(build_dir)
+    for name in MODELS:
+        again = build_model(manifest[name], sources[name], index, PLANS[name], log=quiet)
+        assert {r["action"] for r in again} == {"cached"}, name
+    after = {p: p.stat().st_mtime_ns for p in build_dir.rglob("*") if p.is_file()
+             if p.name != "variants.json" and p.name != ".lock"}
+    assert all(before[p] == t for p, t in after.items())
+
+
+def test_resolution_reads_the_index(built, manifest, sources):
+    build_dir, _ = built
+    spec, source = manifest["ppocr_cls"], sources["ppocr_cls"]
+    artifact = resolve_artifact(spec, source, "fp16", "ncnn", build_dir)
+    assert artifact.path.suffix == ".param" and artifact.converter.startswith("pnnx ")
+    assert resolve_artifact(spec, source, "fp32", "onnx", build_dir).path == source
+    with pytest.raises(Unsupported, match="no int8 ncnn artifact of ppocr_cls: ncnn's INT8 tools"):
+        resolve_artifact(spec, source, "int8", "ncnn", build_dir)
+    with pytest.raises(Unsupported, match="variants not built yet"):
+        resolve_artifact(manifest["ppocr_det"], source, "fp16", "onnx", build_dir)
+
+
+def test_converter_failure_costs_only_its_variant(tmp_path, manifest):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07\x12\x04junk" * 50)  # not a loadable ONNX graph
+    spec = manifest["ppocr_cls"]
+    index = VariantIndex.load(tmp_path / "build")
+    results = {r["id"]: r for r in build_model(
+        spec, broken, index, Plan(("fp32", "fp16", "int8-weight"), ("onnx", "mnn")), log=quiet)}
+    failed = [r for r in results.values() if r["action"] == "failed"]
+    assert {r["id"] for r in failed} == {"ppocr_cls/fp16/onnx", "ppocr_cls/fp32/mnn",
+                                         "ppocr_cls/fp16/mnn", "ppocr_cls/int8-weight/mnn"}
+    assert all(r["status"] == "unconvertible" and 0 < len(r["reason"]) <= 500 for r in failed)
+    assert "MNN converter" in results["ppocr_cls/fp32/mnn"]["reason"]
+    assert results["ppocr_cls/fp32/onnx"]["status"] == "ok"  # the others still went on
+    assert not list((tmp_path / "build" / "ppocr_cls").glob("mnn/*"))  # nothing half-made
+
+
+def _boom(ctx, out):
+    (out / "half.onnx").write_bytes(b"half a model")
+    raise KeyboardInterrupt  # the build is killed mid-conversion
+
+
+def test_interrupted_build_leaves_no_valid_looking_artifact(tmp_path, manifest, sources):
+    spec, build_dir = manifest["ppocr_cls"], tmp_path / "build"
+    index = VariantIndex.load(build_dir)
+    recipe = Recipe("onnx", "fp16", "test", "onnx", {}, _boom)
+    with pytest.raises(KeyboardInterrupt):
+        build_model(spec, sources["ppocr_cls"], index, Plan(("fp16",), ("onnx",)), log=quiet,
+                    recipes=[recipe])
+    assert not list(build_dir.rglob("*.onnx"))
+    assert "ppocr_cls/fp16/onnx" not in VariantIndex.load(build_dir).entries
+    # a SIGKILL skips every finally: its leftover temp dir is swept by the next build
+    leftover = build_dir / "ppocr_cls" / ".tmp-killed"
+    leftover.mkdir(parents=True)
+    (leftover / "ppocr_cls.onnx").write_bytes(b"half")
+    build_model(spec, sources["ppocr_cls"], index, Plan(("fp32",), ("onnx",)), log=quiet)
+    assert not leftover.exists()
+    assert not (build_dir / "variants.json.tmp").exists()
+    assert not [p for p in build_dir.iterdir() if p.name.startswith(".variants.json.tmp")]
+
+
+def test_plan_errors_name_the_entry(tmp_path):
+    plan = tmp_path / "variants.toml"
+    plan.write_text('[ppocr_cls]\nvariants = ["fp32", "int4"]\n')
+    with pytest.raises(UsageError, match=r"\[ppocr_cls\]: unknown variant 'int4'; valid: fp32"):
+        load_plan(plan, ["ppocr_cls"])
+    plan.write_text('[default]\nformats = ["tensorrt"]\n')
+    with pytest.raises(UsageError, match=r"\[default\]: unknown format 'tensorrt'"):
+        load_plan(plan, ["ppocr_cls"])
+    plan.write_text('[resnet]\nvariants = ["fp32"]\n')
+    with pytest.raises(UsageError, match="unknown model 'resnet'"):
+        load_plan(plan, ["ppocr_cls"])
+    assert load_plan(tmp_path / "absent.toml", ["m"])["m"].formats[0] == "onnx"
+
+
+def test_cli_build_reports_counts(tmp_path):
+    import subprocess
+    import sys
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[default]\nvariants = ["fp32", "fp16"]\nformats = ["onnx"]\n')
+    proc = subprocess.run([sys.executable, "-m", "harness", "models", "build", "--model",
+                           "ppocr_cls", "--plan", str(plan), "--build-dir", str(tmp_path / "b")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ})
+    assert proc.returncode == 0, proc.stderr
+    assert "1 built, 1 source" in proc.stdout

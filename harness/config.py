@@ -13,7 +13,7 @@ from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     "models": ["ppocr_cls", "face_landmark"],
-    "variants": ["fp32"],
+    "variants": ["fp32", "fp16", "int8", "int8-dynamic", "int8-weight"],
     "engines": [],  # empty: every registered engine
     "warmup": 10,
     "iterations": 50,

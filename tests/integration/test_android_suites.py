@@ -37,7 +37,7 @@ def test_suites_on_three_virtual_phones(virtual_phone, adb_server, model_cache, 
         subprocess.run([python, "-m", "harness", "tools", "add-virtual", *args], env=env,
                        check=True, capture_output=True, cwd=REPO)
     report_dir = tmp_path / "reports"
-    run = subprocess.run([python, "-m", "pytest", "suites/", "--device=all", "--iterations", "5",
+    run = subprocess.run([python, "-m", "pytest", "suites/", "--device=all", "--variant=fp32", "--iterations", "5",
                           "--warmup", "1", "--report-dir", str(report_dir),
                           "-p", "no:cacheprovider", "-q"],
                          env=env, capture_output=True, text=True, cwd=REPO, timeout=600)

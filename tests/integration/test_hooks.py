@@ -23,7 +23,7 @@ def test_lab_conftest_hooks_select_devices_and_extend_run_info(tmp_path, model_f
             bench.conclude(bench.measure())
     """))
     proc = run_pytest(["--device=pixel-that-does-not-exist", "--model=ppocr_cls",
-                       "--engine=onnxruntime", "--iterations=3", "--warmup=1",
+                       "--engine=onnxruntime", "--variant=fp32", "--iterations=3", "--warmup=1",
                        f"--edgelab-manifest={REPO / 'models' / 'manifest.toml'}",
                        "--report-dir", str(tmp_path / "r"), "-q", "test_lab.py"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
+
 DEFAULTS: dict[str, Any] = {
     "models": ["ppocr_cls", "face_landmark"],
     "variants": ["fp32", "fp16", "int8", "int8-dynamic", "int8-weight"],
@@ -102,6 +104,7 @@ class RunConfig:
     baseline: Path | None = None
     run_id: str = ""
     noise: dict[str, float] = field(default_factory=dict)
+    fidelity: Any = None  # fidelity.Thresholds from [tool.edgelab.fidelity]
 
     def with_run_id(self, run_id: str) -> "RunConfig":
         return replace(self, run_id=run_id)
@@ -124,6 +127,12 @@ def build_config(option, rootdir: Path) -> RunConfig:
         return path if path.is_absolute() else Path(rootdir) / path
 
     cache = getattr(option, "edgelab_cache", None)
+    from .fidelity import Thresholds
+
+    try:
+        thresholds = Thresholds.from_table(lab.get("fidelity"))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"pyproject.toml {exc}") from None
     return RunConfig(
         rootdir=Path(rootdir),
         devices=tuple(getattr(option, "edgelab_device", None) or lab.get("devices") or ("host",)),
@@ -140,4 +149,5 @@ def build_config(option, rootdir: Path) -> RunConfig:
         cache_dir=Path(cache) if cache else None,
         baseline=Path(option.edgelab_baseline) if getattr(option, "edgelab_baseline", None) else None,
         noise={k: float(lab[k]) for k in ("noise_other_cpu_pct", "noise_tail_ratio", "noise_cv")},
+        fidelity=thresholds,
     )

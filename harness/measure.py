@@ -6,7 +6,6 @@ reason), failed (the model or engine broke), or infra_error (the device or trans
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,12 @@ from .devices.discovery import open_device
 from .engines import get_engine
 from .engines.base import RawRun, RunSettings
 from .engines.hostrun import run_on_host
-from .errors import InfraError, MeasurementError, Unsupported, UsageError
+from .errors import InfraError, MeasurementError, Unsupported
+from .fidelity_check import FidelityChecker
 from .manifest import ModelSpec
 from .results.schema import Measurement
 from .results.stats import LatencyStats
-from .variants import Artifact, resolve_artifact, source_artifact
+from .variants import Artifact, resolve_artifact
 
 STATE_FIXES = {
     "unauthorized": "accept the 'Allow USB debugging' prompt on the phone, then re-run",
@@ -40,9 +40,7 @@ class CellRunner:
         self.model_paths = model_paths
         self.store = store
         self._devices: dict[str, Any] = {}
-        self._references: dict[str, Any] = {}  # model -> FP32 source outputs (or the error)
-        self._thresholds = None
-        self._outputs: Path | None = None  # temp dir for saved outputs, made on first use
+        self.fidelity = FidelityChecker(config.fidelity, model_paths, self.settings)
 
     def settings(self, **overrides: Any) -> RunSettings:
         base = RunSettings(warmup=self.config.warmup, iterations=self.config.iterations,
@@ -72,7 +70,7 @@ class CellRunner:
             ident["variant"].update(artifact.as_dict())
             if device.info.kind == "host":  # outputs come back only from host runs
                 settings = dataclasses.replace(
-                    settings, save_outputs=str(self._outputs_dir / f"{abs(hash(test_id))}.npz"))
+                    settings, save_outputs=self.fidelity.outputs_path(test_id))
             with device.prepare({}) as before:
                 raw = self._execute(device, engine, artifact, spec, settings)
                 after = device.sample()
@@ -85,14 +83,8 @@ class CellRunner:
         except Exception as exc:  # a harness bug must still leave a record and let the run go on
             return self._emit(case, suite, test_id, ident, "failed",
                               f"harness error: {type(exc).__name__}: {exc}")
-        fidelity = self._fidelity(spec, settings.save_outputs)
+        fidelity = self.fidelity.check(spec, settings.save_outputs)
         return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity)
-
-    @property
-    def _outputs_dir(self) -> Path:
-        if self._outputs is None:
-            self._outputs = Path(tempfile.mkdtemp(prefix="edgelab-outputs-"))
-        return self._outputs
 
     def _artifact(self, spec: ModelSpec, case: BenchCase, engine, profile) -> Artifact:
         """The cell's artifact; a device that cannot run the engine at all is the more basic
@@ -109,48 +101,6 @@ class CellRunner:
         if not support.ok:
             raise Unsupported(support.reason)
         return artifact
-
-    def _fidelity(self, spec: ModelSpec, outputs_path: str | None) -> dict[str, Any] | None:
-        """Compare this run's outputs with the FP32 source's on the same input."""
-        from . import fidelity
-
-        if not outputs_path or not Path(outputs_path).is_file():
-            return None
-        try:
-            variant = _load_outputs(Path(outputs_path))
-            Path(outputs_path).unlink()
-        except (OSError, ValueError) as exc:  # a check that cannot run is no drift verdict
-            return {"ok": None, "reason": f"outputs unreadable: {exc}"}
-        reference = self._reference(spec)
-        if isinstance(reference, str):
-            return {"ok": None, "reason": f"no FP32 reference: {reference}"}
-        if self._thresholds is None:
-            from .config import read_pyproject_defaults
-
-            try:
-                self._thresholds = fidelity.Thresholds.from_table(
-                    read_pyproject_defaults(self.config.rootdir).get("fidelity"))
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-        try:
-            return fidelity.compare(reference, variant, spec.task, self._thresholds)
-        except fidelity.ShapeMismatch as exc:
-            return {"ok": False, "reason": f"outputs cannot be compared with FP32: {exc}"}
-
-    def _reference(self, spec: ModelSpec):
-        """FP32 outputs of the source model with its own engine, once per model."""
-        if spec.name not in self._references:
-            source = source_artifact(spec, self.model_paths[spec.name])
-            engine = get_engine({"onnx": "onnxruntime", "tflite": "tflite"}[spec.format])
-            path = self._outputs_dir / f"reference-{spec.name}.npz"
-            try:
-                run_on_host(engine, source.path, spec.input,
-                            self.settings(warmup=0, iterations=1, threads=1,
-                                          save_outputs=str(path)))
-                self._references[spec.name] = _load_outputs(path)
-            except (MeasurementError, OSError) as exc:
-                self._references[spec.name] = str(exc)
-        return self._references[spec.name]
 
     def _execute(self, device, engine, artifact: Artifact, spec: ModelSpec,
                  settings: RunSettings) -> RawRun:
@@ -208,13 +158,6 @@ class CellRunner:
                              conditions={"virtual": case.device.virtual}, **ident)
         self.store.append(record)
         return record
-
-
-def _load_outputs(path: Path) -> list[Any]:
-    import numpy as np
-
-    with np.load(path) as data:  # np.savez names positional arrays arr_0, arr_1, ...
-        return [data[f"arr_{i}"] for i in range(len(data.files))]
 
 
 def _device_ident(case: BenchCase) -> dict[str, Any]:

@@ -88,8 +88,8 @@ def _build_session(config: pytest.Config):
     from .session import BenchSession
 
     _export_adb_options(config)
-    run_config = cfg.build_config(config.option, config.rootpath)
     try:
+        run_config = cfg.build_config(config.option, config.rootpath)
         if hasattr(config, "workerinput"):
             data = config.workerinput.get("edgelab")
             if data is not None:
@@ -158,7 +158,10 @@ def _add_junit_properties(node, record) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if SESSION_KEY not in config.stash or hasattr(config, "workerinput"):
+    if SESSION_KEY not in config.stash:
+        return
+    config.stash[SESSION_KEY].runner.fidelity.close()
+    if hasattr(config, "workerinput"):
         return
     from .finish import finish_run
 

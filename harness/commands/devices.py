@@ -31,8 +31,9 @@ def run(args) -> int:
         tag = " (virtual)" if e.get("virtual") else ""
         profile = e.get("profile", {})
         abis = ",".join(profile.get("abis", [])) if isinstance(profile.get("abis"), list) else ""
+        matched = f"  profile {profile['profile']}" if profile.get("profile") else ""
         print(f"{e['id']:<24} {e['kind']:<16} {e['state']:<13} {e.get('model', '')}{tag}"
-              f"{'  [' + abis + ']' if abis else ''}")
+              f"{'  [' + abis + ']' if abis else ''}{matched}")
         if e.get("profile_error"):
             print(f"{'':<24} probe failed: {e['profile_error']}")
     for note in notes:

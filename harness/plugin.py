@@ -165,7 +165,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from .finish import finish_run
 
-    finish_run(config.stash[SESSION_KEY], exitstatus)
+    bench_session = config.stash[SESSION_KEY]
+    bench_session.report_model = finish_run(bench_session, exitstatus)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -175,7 +176,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
     bench_session = config.stash[SESSION_KEY]
     terminalreporter.section("edgelab")
-    for line in summary_lines(bench_session.store.records()):
+    for line in summary_lines(bench_session.store.records(),
+                              getattr(bench_session, "report_model", None)):
         terminalreporter.write_line(line)
     report = bench_session.store.run_dir / "report.html"
     if report.exists():

@@ -25,8 +25,11 @@ SEVERITY = {"ok": 0, "skipped": 1, "unsupported": 2, "infra_error": 3, "failed":
 
 
 def latency_records(frame: pd.DataFrame) -> pd.DataFrame:
-    """Records that measured latency: ok, not a compat probe (3 iterations), with a median."""
-    return frame[(frame["status"] == "ok") & (frame["suite"] != "compat") & frame["median_ms"].notna()]
+    """Records that measured latency, not a compat probe (3 iterations), with a median: ok ones
+    and those failed only on output drift (their speed is a finding too: fast but wrong)."""
+    drifted = (frame["status"] == "failed") & (frame["fid_ok"] == 0)
+    measured = (frame["status"] == "ok") | drifted
+    return frame[measured & (frame["suite"] != "compat") & frame["median_ms"].notna()]
 
 
 def _distinct_text(recs: pd.DataFrame, codes: np.ndarray, column: str, ncells: int) -> np.ndarray:
@@ -54,7 +57,8 @@ def build_cells(table: RecordTable) -> pd.DataFrame:
         other_cpu_max_pct=("other_cpu_pct", "max"),
         noisy_records=("noisy", "sum"), virtual=("virtual", "any"), charging=("charging", "any"),
         throttled=("throttled", "any"), variant_bytes=("variant_bytes", "max"),
-        fid_cosine=("fid_cosine", "min"), fid_agree=("fid_agree", "min"), fid_ok=("fid_ok", "min"),
+        fid_cosine=("fid_cosine", "min"), fid_agree=("fid_agree", "min"),
+        fid_nme=("fid_nme", "max"), fid_ok=("fid_ok", "min"),
         model_task=("model_task", "first"), trace_records=("has_trace", "sum"),
     ).reset_index()
     codes = grouped.ngroup().to_numpy()

@@ -66,11 +66,12 @@ class _Power(Struct, frozen=True, gc=False):
     energy_mj: F = None
 
 
-class _Fidelity(Struct, frozen=True, gc=False):
+class _Fidelity(Struct, frozen=True, gc=False):  # keys as harness/fidelity.py writes them
     cosine: F = None
-    max_abs: F = None
-    top1_agree: F = None
+    max_abs_err: F = None
+    top1_agreement: F = None
     iou: F = None
+    landmark_nme: F = None
     ok: B = None
 
 
@@ -161,8 +162,9 @@ def columns(recs: list[_Record]) -> dict[str, list]:
         "power_mw": _first(_get(power, "mean_mw"), _get(power, "avg_mw"), _get(power, "power_mw")),
         "energy_direct_mj": _first(_get(power, "energy_per_inference_mj"),
                                    _get(power, "energy_mj_per_inference"), _get(power, "energy_mj")),
-        "fid_cosine": _get(fid, "cosine"), "fid_max_abs": _get(fid, "max_abs"),
-        "fid_agree": _first(_get(fid, "top1_agree"), _get(fid, "iou")),
+        "fid_cosine": _get(fid, "cosine"), "fid_max_abs": _get(fid, "max_abs_err"),
+        "fid_agree": _first(_get(fid, "top1_agreement"), _get(fid, "iou")),
+        "fid_nme": _get(fid, "landmark_nme"),
         "fid_ok": [None if v is None else float(v) for v in _get(fid, "ok")],
         "_trace": [r.extra.trace for r in recs],
         "_samples": [bytes(r.samples_ms) for r in recs],

@@ -30,7 +30,7 @@ LATENCY = ("n", "median_ms", "min_ms", "max_ms", "p90_ms", "p99_ms", "ci95_low_m
 RECORD_TEXT = ("suite", "status", "reason", "governor", "noise_reason", "cond_abi")
 RECORD_FLAGS = ("cond_virtual", "charging", "noisy", "throttled")
 RECORD_NUMBERS = ("cond_threads", "temp_c", "other_cpu_pct", *LATENCY, "peak_rss_mb", "power_mw",
-                  "energy_direct_mj", "fid_cosine", "fid_max_abs", "fid_agree", "fid_ok")
+                  "energy_direct_mj", "fid_cosine", "fid_max_abs", "fid_agree", "fid_nme", "fid_ok")
 
 
 @dataclass
@@ -89,8 +89,11 @@ def flatten(rec: dict) -> dict[str, Any]:
         "power_mw": _pick(*(_num(power.get(k)) for k in ("mean_mw", "avg_mw", "power_mw"))),
         "energy_direct_mj": _pick(*(_num(power.get(k)) for k in (
             "energy_per_inference_mj", "energy_mj_per_inference", "energy_mj"))),
-        "fid_cosine": _num(fid.get("cosine")), "fid_max_abs": _num(fid.get("max_abs")),
-        "fid_agree": _pick(_num(fid.get("top1_agree")), _num(fid.get("iou"))),
+        "fid_cosine": _num(fid.get("cosine")),
+        "fid_max_abs": _num(fid.get("max_abs_err")),
+        # the task-level figure (harness/fidelity.py): top-1 agreement, map IoU or landmark NME
+        "fid_agree": _pick(_num(fid.get("top1_agreement")), _num(fid.get("iou"))),
+        "fid_nme": _num(fid.get("landmark_nme")),
         "fid_ok": float(ok) if isinstance(ok, bool) else None,
         "_trace": _dict(rec.get("extra")).get("trace"),
         "_samples": _blob(values),

@@ -1,41 +1,114 @@
-"""The terminal summary table printed at the end of a pytest session."""
+"""The terminal summary printed at the end of a pytest session.
+
+It has to stay readable when a run has hundreds of cells: measured cells (and failures) get a
+row each, unsupported cells are counted by reason (the report's compat matrix has every one),
+and the two seed-style tables come from the same report model the HTML page renders.
+"""
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 from ..results.schema import Measurement
+
+HEADER = ["device", "model", "variant", "engine", "status", "median ms", "p90 ms",
+          "95% CI median", "peak MB", "note"]
 
 
 def _fmt(value, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def summary_rows(records: list[Measurement]) -> list[list[str]]:
-    rows = []
-    for r in sorted(records, key=lambda r: (r.device.get("id", ""), r.model.get("name", ""),
-                                            r.variant.get("id", ""), r.engine.get("name", ""),
-                                            r.suite)):
-        lat = r.latency or {}
-        mem = r.memory or {}
-        note = r.reason or ""
-        if r.status == "ok" and r.conditions.get("noisy"):
-            note = f"NOISY: {r.conditions.get('noise_reason')}"
-        rows.append([r.device.get("id", ""), r.model.get("name", ""), r.variant.get("id", ""),
-                     r.engine.get("name", ""), r.suite, r.status, _fmt(lat.get("median_ms")),
-                     _fmt(lat.get("p90_ms")), _fmt(lat.get("ci95_low_ms")) + ".." +
-                     _fmt(lat.get("ci95_high_ms")) if lat else "-",
-                     _fmt(mem.get("peak_rss_mb"), 1), note[:80]])
-    return rows
+def _row(r: Measurement) -> list[str]:
+    lat = r.latency or {}
+    mem = r.memory or {}
+    note = r.reason or ""
+    if r.status == "ok" and r.conditions.get("noisy"):
+        note = f"NOISY: {r.conditions.get('noise_reason')}"
+    if r.status == "ok" and r.device.get("virtual"):
+        note = ("virtual; " + note).rstrip("; ")
+    ci = (f"{_fmt(lat.get('ci95_low_ms'))}..{_fmt(lat.get('ci95_high_ms'))}"
+          if lat.get("ci95_low_ms") is not None else "-")
+    return [r.device.get("id", ""), r.model.get("name", ""), r.variant.get("id", ""),
+            r.engine.get("name", ""), r.status, _fmt(lat.get("median_ms")), _fmt(lat.get("p90_ms")),
+            ci, _fmt(mem.get("peak_rss_mb"), 1), note[:70]]
 
 
-def summary_lines(records: list[Measurement]) -> list[str]:
+def _shown(records: list[Measurement]) -> list[Measurement]:
+    """Latency records when the run has them (compat repeats the same cells), minus unsupported."""
+    suite = "latency" if any(r.suite == "latency" for r in records) else None
+    chosen = [r for r in records if (suite is None or r.suite == suite) and r.status != "unsupported"]
+    return sorted(chosen, key=lambda r: (r.device.get("id", ""), r.model.get("name", ""),
+                                         r.variant.get("id", ""), r.engine.get("name", "")))
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header) - 1)]
+    lines = ["  ".join([str(c).ljust(w) for c, w in zip(row, widths)] + [str(row[-1])]).rstrip()
+             for row in [header] + rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return lines
+
+
+def _unsupported_lines(records: list[Measurement]) -> list[str]:
+    cells = {(r.device.get("id"), r.model.get("name"), r.variant.get("id"), r.engine.get("name")): r
+             for r in records if r.status == "unsupported"}
+    if not cells:
+        return []
+    reasons = Counter(_reason_kind(r.reason or "") for r in cells.values())
+    lines = [f"{len(cells)} cells unsupported (each with its reason in the report's compat matrix):"]
+    lines += [f"  {n:>4} x {reason}" for reason, n in reasons.most_common(6)]
+    if len(reasons) > 6:
+        lines.append(f"  {sum(n for _, n in reasons.most_common()[6:]):>4} x other reasons")
+    return lines
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons that differ only by model name: keep the part after the first colon."""
+    head, sep, tail = reason.partition(": ")
+    text = tail if sep and head.startswith("no ") else reason
+    return text[:90]
+
+
+def summary_lines(records: list[Measurement], report_model: dict[str, Any] | None = None) -> list[str]:
     if not records:
         return ["no measurements recorded"]
-    header = ["device", "model", "variant", "engine", "suite", "status", "median ms", "p90 ms",
-              "95% CI median", "peak MB", "note"]
-    rows = [header] + summary_rows(records)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "-" * len(lines[0]))
+    counts = Counter(r.status for r in records)
+    lines = ["records: " + ", ".join(f"{n} {s}" for s, n in counts.most_common())]
+    lines += format_table(HEADER, [_row(r) for r in _shown(records)])
+    lines += _unsupported_lines(records)
+    for key, title in (("variants", "Variants vs fp32"), ("engines", "Engines side by side")):
+        table = (report_model or {}).get("tables", {}).get(key)
+        if table and table.get("rows"):
+            lines += ["", title] + text_table(table)
     return lines
+
+
+_SKIP_COLUMNS = {"governor", "abi", "peak_rss_mb", "mem_change", "ref_median_ms"}
+
+
+def text_table(table: dict[str, Any], limit: int = 60) -> list[str]:
+    """A report table (column specs + rows) as fixed-width text, the key columns only."""
+    keep = [i for i, c in enumerate(table["columns"])
+            if c["key"] not in _SKIP_COLUMNS and c["type"] not in ("box", "flags") and not c["detail"]]
+    header = [table["columns"][i]["label"] for i in keep]
+    rows = [[_cell(table["columns"][i], row[i]) for i in keep] for row in table["rows"][:limit]]
+    lines = format_table(header + [""], [r + [""] for r in rows])
+    if len(table["rows"]) > limit:
+        lines.append(f"... {len(table['rows']) - limit} more rows in the report")
+    return lines
+
+
+def _cell(column: dict[str, Any], value: Any) -> str:
+    if value is None:
+        return "-"
+    kind, digits = column["type"], column.get("digits", 2)
+    if kind == "ratio":
+        return f"{value:.{digits}f}x"
+    if kind == "pct":
+        return f"{value:+.{digits}f}%"
+    if kind in ("num", "mb"):
+        return f"{value:.{digits}f}"
+    return str(value)

@@ -148,7 +148,7 @@ def with_reference(cells: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 def variant_table(cells: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
     view = with_reference(cells, frame)
     has_energy = bool(view["energy_mj"].notna().any())
-    has_fidelity = bool(view[["fid_cosine", "fid_agree", "fid_ok"]].notna().any().any())
+    has_fidelity = bool(view[["fid_cosine", "fid_agree", "fid_nme", "fid_ok"]].notna().any().any())
     columns = [
         col("model", "model", filter=True), col("device", "device", filter=True),
         col("abi", "ABI", filter=True), col("engine", "engine", filter=True),
@@ -164,7 +164,10 @@ def variant_table(cells: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
         columns += [col("energy_mj", "energy mJ/inf", "num", 3),
                     col("energy_change", "energy vs fp32", "pct", 1)]
     if has_fidelity:
-        columns += [col("fid_cosine", "cosine", "num", 4), col("fid_agree", "top-1 / IoU", "num", 3),
+        columns += [col("fid_cosine", "cosine", "num", 4), col("fid_agree", "top-1 / IoU", "num", 3,
+                        title="classification: top-1 agreement; detection/segmentation: map IoU"),
+                    col("fid_nme", "landmark NME", "num", 4,
+                        title="landmarks: mean error / landmark spread (lower is better)"),
                     col("fid_ok", "fidelity ok", "num", 0)]
     view = view.sort_values(["model", "device", "abi", "engine", "governor", "variant"])
     return table(columns, view, energy=has_energy, fidelity=has_fidelity)

@@ -1,0 +1,47 @@
+"""The end-of-session text: a row per measured cell, unsupported cells counted by reason, and
+the seed tables (variants vs fp32, engines side by side) from the report model."""
+from harness.report.model import build_model
+from harness.report.summary import summary_lines
+from harness.results.schema import Measurement
+from harness.results.store import RunStore
+
+HOST = {"id": "host", "kind": "host", "abis": ["x86_64"]}
+
+
+def rec(variant, engine, status="ok", reason=None, median=10.0, size=1000, fidelity=None):
+    lat = None
+    if status == "ok" or fidelity:
+        lat = {"n": 3, "min_ms": median - 1, "max_ms": median + 1, "median_ms": median,
+               "mean_ms": median, "p90_ms": median + 0.5, "p99_ms": median + 1, "std_ms": 0.5,
+               "ci95_low_ms": median - 1, "ci95_high_ms": median + 1, "iqr_ms": 0.5, "cv": 0.05}
+    return Measurement(run_id="r", test_id=f"t-{variant}-{engine}", suite="latency", status=status,
+                       reason=reason, device=HOST, model={"name": "cls", "task": "classification"},
+                       variant={"id": variant, "bytes": size}, engine={"name": engine},
+                       latency=lat, samples_ms=(median,) * 3 if lat else (), fidelity=fidelity)
+
+
+def test_summary_groups_unsupported_and_prints_seed_tables(tmp_path):
+    records = [
+        rec("fp32", "onnxruntime", median=20.0, size=4000),
+        rec("int8", "onnxruntime", median=10.0, size=1000,
+            fidelity={"cosine": 0.999, "top1_agreement": 1.0, "ok": True}),
+        rec("int8", "mnn", status="failed", reason="output drift: cosine 0.9 < 0.99", median=5.0,
+            size=900, fidelity={"cosine": 0.9, "top1_agreement": 1.0, "ok": False}),
+        rec("fp32", "mnn", median=16.0, size=4000),
+        rec("fp16", "tflite", status="unsupported", reason="no fp16 tflite artifact of cls: no converter"),
+        rec("fp32", "tflite", status="unsupported", reason="no fp32 tflite artifact of cls: no converter"),
+    ]
+    store = RunStore(tmp_path / "run").create()
+    for r in records:
+        store.append(r)
+    text = "\n".join(summary_lines(records, build_model(store.run_dir)))
+    assert "records: 3 ok, 2 unsupported, 1 failed" in text
+    assert "2 x no converter" in text  # the two reasons differ only by variant: one group
+    assert "Variants vs fp32" in text and "Engines side by side" in text
+    int8_ort = next(line for line in text.splitlines()
+                    if line.startswith("cls") and "onnxruntime" in line and "int8" in line)
+    assert "4.00x" in int8_ort and "2.00x" in int8_ort  # 4x smaller, 2x faster than fp32
+    # the drifted variant is in the seed table, marked as failing fidelity, not hidden
+    mnn_int8 = next(line for line in text.splitlines()
+                    if line.startswith("cls") and "mnn" in line and "int8" in line)
+    assert "0.9000" in mnn_int8 and mnn_int8.rstrip().endswith("0")

@@ -38,24 +38,22 @@ def parse_csv(text: str) -> tuple[str, ...]:
     return items
 
 
-def parse_positive_int(text: str) -> int:
+def _int_at_least(text: str, minimum: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} must be {what}")
     return value
+
+
+def parse_positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "at least 1")
 
 
 def parse_non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return value
+    return _int_at_least(text, 0, "0 or more")
 
 
 def parse_seconds(text: str) -> float:

@@ -108,14 +108,20 @@ def measure(spec: dict) -> dict:
     return result
 
 
-def main(argv: list[str]) -> int:
+def serve(argv: list[str], work) -> int:
+    """Child-process main: read the spec file, ``work(spec)``, write the result atomically so the
+    parent never reads half a file (a missing file then means the process died)."""
     spec = json.loads(Path(argv[0]).read_text())
-    result = measure(spec)
+    result = work(spec)
     tmp = spec["result_path"] + ".part"
     with open(tmp, "w") as fh:
         json.dump(result, fh)
     os.replace(tmp, spec["result_path"])
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return serve(argv, measure)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,9 @@ engine_version, backend; on failure {"error": {"stage", "type", "message"}}.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 MAX_ITERATIONS = 1_000_000
 
@@ -96,13 +94,9 @@ def run(spec: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(Path(argv[0]).read_text())
-    result = run(spec)
-    tmp = spec["result_path"] + ".part"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh)
-    os.replace(tmp, spec["result_path"])
-    return 0
+    from harness.engines.child import serve
+
+    return serve(argv, run)
 
 
 if __name__ == "__main__":

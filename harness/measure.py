@@ -98,8 +98,9 @@ class CellRunner:
             support = engine.supports(engine.formats[0], profile)
             raise Unsupported(support.reason if not support.ok else missing.reason) from None
         support = engine.supports(artifact.format, profile)
-        if not support.ok:
-            raise Unsupported(support.reason)
+        if not support.ok:  # say the file exists: built-but-not-runnable-here is its own finding
+            raise Unsupported(f"{support.reason}; the {artifact.format} artifact is built "
+                              f"({artifact.bytes:,} bytes, {artifact.converter})")
         return artifact
 
     def _execute(self, device, engine, artifact: Artifact, spec: ModelSpec,

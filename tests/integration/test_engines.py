@@ -143,6 +143,9 @@ def test_suite_cells_get_precise_statuses_and_fidelity(lab, tmp_path):
         coreml = records[(variant, "coreml")]
         assert coreml["status"] == "unsupported"
         assert coreml["reason"].startswith("Core ML runs only on macOS/iOS")
+        # a built .mlpackage is listed as built-but-unsupported-here, with its size
+        built = coreml["variant"].get("bytes")
+        assert ("the coreml artifact is built" in coreml["reason"]) == bool(built), coreml
     # the ONNX variants were not built into this build dir: the reason says how to get them
     assert "variants not built yet" in records[("fp16", "onnxruntime")]["reason"]
     assert records[("fp32", "onnxruntime")]["status"] == "ok"  # the source needs no build

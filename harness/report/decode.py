@@ -17,7 +17,9 @@ from operator import attrgetter
 from typing import Any
 
 import msgspec
+import numpy as np
 from msgspec import Raw, Struct
+from msgspec.structs import astuple
 
 from ..results.schema import SCHEMA_VERSION
 
@@ -114,6 +116,18 @@ def decode_floats(text: bytes) -> list[float]:
         raise ValueError(str(exc)) from None
 
 
+def decode_all(buf: bytes | memoryview) -> list[_Record] | None:
+    """Every record of a block of lines in one call (no per-line split or Python loop), or None
+    when some line needs the line-by-line route, which then finds it. Blank lines are skipped,
+    as that route skips them."""
+    try:
+        recs = _DECODER.decode_lines(buf)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    versions = set(map(attrgetter("schema_version"), recs))
+    return recs if versions <= {SCHEMA_VERSION} else None
+
+
 def decode_lines(lines: list[bytes]) -> tuple[list[_Record | None], list[int]]:
     """Typed records (None where the fast path declined) and the positions it declined."""
     out: list[_Record | None] = []
@@ -136,41 +150,49 @@ def _get(seq: list, field: str) -> list:
     return list(map(attrgetter(field), seq))
 
 
-def _first(*columns: list) -> list:
-    """Element-wise first value that is not None (columns are few: chained two at a time)."""
+def _numbers(structs: list, cls: type, none: Struct) -> dict[str, np.ndarray]:
+    """Columns of a Struct whose fields are all numbers (bool counts as 0/1, None as NaN): one
+    ``astuple`` per record and one 2-D conversion in C, ~3x cheaper than a pass per field."""
+    rows = [astuple(s or none) for s in structs]
+    table = np.array(rows, dtype=float).reshape(len(rows), len(cls.__struct_fields__))
+    return dict(zip(cls.__struct_fields__, np.ascontiguousarray(table.T)))
+
+
+def _first(*columns: np.ndarray) -> np.ndarray:
+    """Element-wise first value that is not NaN (JSON has no NaN, so NaN means missing)."""
     out = columns[0]
     for col in columns[1:]:
-        out = [a if a is not None else b for a, b in zip(out, col)]
+        out = np.where(np.isnan(out), col, out)
     return out
 
 
-def columns(recs: list[_Record]) -> dict[str, list]:
-    """Raw per-record columns keyed like ``frame.flatten`` (None = missing)."""
+def columns(recs: list[_Record]) -> dict[str, Any]:
+    """Per-record columns keyed like ``frame.flatten``: lists for text and flags (None =
+    missing), float arrays for numbers (NaN = missing)."""
     cond = _get(recs, "conditions")
-    lat = [r.latency or _NONE["lat"] for r in recs]
-    mem = [r.memory or _NONE["mem"] for r in recs]
-    power = [r.power or _NONE["power"] for r in recs]
-    fid = [r.fidelity or _NONE["fid"] for r in recs]
-    cols: dict[str, list] = {
+    lat = _numbers(_get(recs, "latency"), _Latency, _NONE["lat"])
+    power = _numbers(_get(recs, "power"), _Power, _NONE["power"])
+    fid = _numbers(_get(recs, "fidelity"), _Fidelity, _NONE["fid"])
+    cols: dict[str, Any] = {
         "suite": _get(recs, "suite"), "status": _get(recs, "status"), "reason": _get(recs, "reason"),
         "governor": _get(cond, "governor"), "noise_reason": _get(cond, "noise_reason"),
-        "cond_abi": _get(cond, "abi"), "cond_threads": _get(cond, "threads"),
-        "cond_virtual": _get(cond, "virtual"), "charging": _get(cond, "charging"),
-        "noisy": _get(cond, "noisy"), "throttled": _get(cond, "throttled"),
-        "temp_c": _get(cond, "temp_c"), "other_cpu_pct": _get(cond, "other_cpu_pct"),
-        "peak_rss_mb": _get(mem, "peak_rss_mb"),
-        "power_mw": _first(_get(power, "mean_mw"), _get(power, "avg_mw"), _get(power, "power_mw")),
-        "energy_direct_mj": _first(_get(power, "energy_per_inference_mj"),
-                                   _get(power, "energy_mj_per_inference"), _get(power, "energy_mj")),
-        "fid_cosine": _get(fid, "cosine"), "fid_max_abs": _get(fid, "max_abs_err"),
-        "fid_agree": _first(_get(fid, "top1_agreement"), _get(fid, "iou")),
-        "fid_nme": _get(fid, "landmark_nme"),
-        "fid_ok": [None if v is None else float(v) for v in _get(fid, "ok")],
+        "cond_abi": _get(cond, "abi"), "cond_virtual": _get(cond, "virtual"),
+        "charging": _get(cond, "charging"), "noisy": _get(cond, "noisy"),
+        "throttled": _get(cond, "throttled"),
+        "cond_threads": np.array(_get(cond, "threads"), dtype=float),
+        "temp_c": np.array(_get(cond, "temp_c"), dtype=float),
+        "other_cpu_pct": np.array(_get(cond, "other_cpu_pct"), dtype=float),
+        "peak_rss_mb": _numbers(_get(recs, "memory"), _Memory, _NONE["mem"])["peak_rss_mb"],
+        "power_mw": _first(power["mean_mw"], power["avg_mw"], power["power_mw"]),
+        "energy_direct_mj": _first(power["energy_per_inference_mj"],
+                                   power["energy_mj_per_inference"], power["energy_mj"]),
+        "fid_cosine": fid["cosine"], "fid_max_abs": fid["max_abs_err"],
+        "fid_agree": _first(fid["top1_agreement"], fid["iou"]),
+        "fid_nme": fid["landmark_nme"], "fid_ok": fid["ok"],
         "_trace": [r.extra.trace for r in recs],
-        "_samples": [bytes(r.samples_ms) for r in recs],
+        "_samples": list(map(bytes, _get(recs, "samples_ms"))),
     }
     for part in ("device", "model", "variant", "engine"):
-        cols[f"_{part}"] = [bytes(getattr(r, part)) for r in recs]
-    for field in _Latency.__struct_fields__:
-        cols[field] = _get(lat, field)
+        cols[f"_{part}"] = list(map(bytes, _get(recs, part)))
+    cols.update(lat)
     return cols

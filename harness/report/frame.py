@@ -150,12 +150,33 @@ def _decode_tolerant(line: bytes, number: int, last: bool, source: str) -> dict 
 
 
 # -- assembly: chunks of lines -> arrays (parallelisable), then one merge ----------------
-def chunk(part: list[bytes], first: int, total: int, source: str) -> dict[str, Any]:
+def chunk(buf: bytes | memoryview, first: int, total: int, source: str) -> dict[str, Any]:
     """Lines numbered ``first``.. of a ``total``-line file -> ready-to-concatenate arrays. Runs in
     a worker process for big files (load.py), so it returns arrays and small lists."""
+    typed = _fast.decode_all(buf) if _fast else None
+    if typed is not None:  # the common case: every line typed, decoded in one call
+        cols, count = _fast.columns(typed), len(typed)
+    else:
+        cols, count = _line_by_line(bytes(buf).split(b"\n"), first, total, source)
+    empty = [None] * count
+    values, lengths = _samples(cols.get("_samples", []))
+    return {
+        "count": count,
+        "text": {k: [v or "" for v in cols.get(k, empty)] for k in RECORD_TEXT},
+        "flags": {k: np.array([v is True for v in cols.get(k, empty)], dtype=bool) for k in RECORD_FLAGS},
+        "numbers": {k: np.asarray(cols.get(k, empty), dtype=float) for k in RECORD_NUMBERS},
+        "identity": {p: _codes(cols.get(f"_{p}", [b"null"] * count)) for p in IDENTITY},
+        "traces": {i: t for i, t in enumerate(cols.get("_trace", [])) if isinstance(t, list) and t},
+        "sample_values": values, "sample_lengths": lengths,
+    }
+
+
+def _line_by_line(part: list[bytes], first: int, total: int, source: str) -> tuple[dict, int]:
+    """Typed where a line allows it, tolerant where not; line numbers for error messages."""
     typed, declined = _fast.decode_lines(part) if _fast else ([None] * len(part), range(len(part)))
     positions = [i for i, rec in enumerate(typed) if rec is not None]
     cols = _fast.columns([typed[i] for i in positions]) if positions else {}
+    cols = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in cols.items()}
     for pos in declined:
         if not part[pos].strip():
             continue
@@ -168,18 +189,7 @@ def chunk(part: list[bytes], first: int, total: int, source: str) -> dict[str, A
     order = np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
     if len(order) and (order != np.arange(len(order))).any():
         cols = {k: [v[i] for i in order] for k, v in cols.items()}
-    count = len(positions)
-    empty = [None] * count
-    values, lengths = _samples(cols.get("_samples", []))
-    return {
-        "count": count,
-        "text": {k: [v or "" for v in cols.get(k, empty)] for k in RECORD_TEXT},
-        "flags": {k: np.array([v is True for v in cols.get(k, empty)], dtype=bool) for k in RECORD_FLAGS},
-        "numbers": {k: np.array(cols.get(k, empty), dtype=float) for k in RECORD_NUMBERS},
-        "identity": {p: _codes(cols.get(f"_{p}", [b"null"] * count)) for p in IDENTITY},
-        "traces": {i: t for i, t in enumerate(cols.get("_trace", [])) if isinstance(t, list) and t},
-        "sample_values": values, "sample_lengths": lengths,
-    }
+    return cols, len(positions)
 
 
 def _codes(blobs: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
@@ -234,7 +244,7 @@ def build_table(lines: list[bytes], source: str = "results.jsonl") -> RecordTabl
     end = len(lines)
     while end and not lines[end - 1].strip():  # the last real line is the one a crash can tear
         end -= 1
-    return merge([chunk(lines[:end], 1, end, source)])
+    return merge([chunk(b"\n".join(lines[:end]), 1, end, source)])
 
 
 def _derive(frame: pd.DataFrame) -> None:

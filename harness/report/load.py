@@ -18,7 +18,6 @@ import json
 import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,38 +64,72 @@ def _workers(lines: int) -> int:
 
 
 def _chunk_of_shared(start: int, end: int, first: int, total: int, source: str) -> dict[str, Any]:
-    # slice the one inherited buffer here rather than hand over per-line objects: touching
-    # 100,000 objects' refcounts would copy every page they sit on
-    return _frame.chunk(_DATA[start:end].split(b"\n"), first, total, source)
+    # a view of the one inherited buffer, not per-line objects handed over: touching 100,000
+    # objects' refcounts would copy every page they sit on
+    return _frame.chunk(memoryview(_DATA)[start:end], first, total, source)
 
 
 def decode(data: bytes, source: str) -> RecordTable:
     """All records of a results.jsonl file's bytes (trailing blank lines ignored)."""
-    data = data.rstrip()
-    total = data.count(b"\n") + 1 if data else 0
+    end = len(data)
+    while end and data[end - 1] in b" \t\r\n":  # not rstrip(): that copies the whole file
+        end -= 1
+    total = data.count(b"\n", 0, end) + 1 if end else 0
     with no_cyclic_gc():
         workers = _workers(total)
         if workers == 1:
-            return _frame.merge([_frame.chunk(data.split(b"\n") if data else [], 1, total, source)])
-        return _frame.merge(_parallel(data, total, workers, source))
+            return _frame.merge([_frame.chunk(memoryview(data)[:end], 1, total, source)])
+        return _frame.merge(_parallel(data, end, total, workers, source))
 
 
-def _parallel(data: bytes, total: int, workers: int, source: str) -> list[dict[str, Any]]:
+def _parallel(data: bytes, end: int, total: int, workers: int, source: str) -> list[dict[str, Any]]:
     # cut just after a newline near equal byte shares; count lines before each cut for messages
-    inner = {data.find(b"\n", len(data) * i // workers) + 1 for i in range(1, workers)} - {0}
-    cuts = [0, *sorted(inner), len(data) + 1]
+    inner = {data.find(b"\n", end * i // workers, end) + 1 for i in range(1, workers)} - {0}
+    cuts = [0, *sorted(inner), end + 1]
     firsts = [data.count(b"\n", 0, cut) + 1 for cut in cuts[:-1]]
     global _DATA
     _DATA = data
+    context = multiprocessing.get_context("fork")
+    children, chunks = [], []
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max(1, len(cuts) - 2), mp_context=context) as pool:
-            futures = [pool.submit(_chunk_of_shared, cuts[i], cuts[i + 1] - 1, firsts[i], total, source)
-                       for i in range(1, len(cuts) - 1)]
-            head = _frame.chunk(data[:cuts[1] - 1].split(b"\n"), 1, total, source)  # work here too
-            return [head] + [f.result() for f in futures]
+        # plain forked Processes, each returning its chunk through a pipe: no executor, whose
+        # feeder and manager threads need this process's GIL, which a long msgspec call holds
+        for i in range(1, len(cuts) - 1):
+            receive, send = context.Pipe(duplex=False)
+            proc = context.Process(target=_child, args=(send, cuts[i], cuts[i + 1] - 1, firsts[i],
+                                                        total, source), daemon=True)
+            proc.start()
+            send.close()  # ours; the child's copy is the only writer, so its death reads as EOF
+            children.append((proc, receive))
+        chunks.append(_frame.chunk(memoryview(data)[:cuts[1] - 1], 1, total, source))  # work here too
+        for proc, receive in children:
+            chunks.append(_result(receive))
+        return chunks
     finally:
         _DATA = b""
+        for proc, receive in children:
+            receive.close()
+            if len(chunks) < len(cuts) - 1:
+                proc.terminate()  # we failed before reading every result: it would only block
+            proc.join()
+
+
+def _child(send, start: int, end: int, first: int, total: int, source: str) -> None:
+    try:
+        result = (True, _chunk_of_shared(start, end, first, total, source))
+    except BaseException as exc:  # noqa: BLE001 - re-raised in the parent (a bad line's UsageError)
+        result = (False, exc)
+    send.send(result)
+
+
+def _result(receive) -> dict[str, Any]:
+    try:
+        ok, value = receive.recv()
+    except EOFError:
+        raise RuntimeError("a report decoding worker died before it returned its records") from None
+    if not ok:
+        raise value
+    return value
 
 
 def read_info(run_dir: Path) -> dict[str, Any]:

@@ -63,3 +63,17 @@ def test_parallel_decode_reports_a_bad_line_with_its_number(monkeypatch):
     monkeypatch.setattr(load, "_workers", lambda count: 2)
     with pytest.raises(Exception, match="line 41 is not a JSON record"):
         load.decode(b"\n".join(lines), "results.jsonl")
+
+
+def test_one_odd_line_sends_its_block_line_by_line_with_the_same_result(monkeypatch):
+    # the typed route decodes a block in one call; one line it declines (a string temperature)
+    # must not drop or reorder records, and blank lines are skipped by both routes
+    records = mixed_records()
+    records[5] = {**records[5], "conditions": {**records[5].get("conditions", {}), "temp_c": "hot"}}
+    lines = lines_of(records)
+    assert frame._fast.decode_all(b"\n".join(lines)) is None
+    assert frame._fast.decode_all(b"\n".join(lines[6:]) + b"\n\n") is not None
+    mixed = frame.build_table(lines[:10] + [b""] + lines[10:])
+    monkeypatch.setattr(frame, "_fast", None)
+    assert_same(mixed, frame.build_table(lines))
+    assert len(mixed.frame) == len(records) and np.isnan(mixed.frame.loc[5, "temp_c"])

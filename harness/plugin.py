@@ -166,7 +166,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from .finish import finish_run
 
     bench_session = config.stash[SESSION_KEY]
-    bench_session.report_model = finish_run(bench_session, exitstatus)
+    try:
+        bench_session.report_model = finish_run(bench_session, exitstatus)
+    except Exception as exc:  # the records are on disk already: say how to rebuild, lose nothing
+        bench_session.notes.append(
+            f"report not written ({type(exc).__name__}: {exc}); the records are safe in "
+            f"{bench_session.store.results_path}: rebuild with `python -m harness report "
+            f"{bench_session.store.run_dir}`")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -177,8 +183,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     bench_session = config.stash[SESSION_KEY]
     terminalreporter.section("edgelab")
     for line in summary_lines(bench_session.store.records(),
-                              getattr(bench_session, "report_model", None)):
+                              bench_session.report_model):
         terminalreporter.write_line(line)
+    for note in bench_session.notes:
+        if note.startswith("report not written"):
+            terminalreporter.write_line(f"edgelab: {note}", red=True)
     report = bench_session.store.run_dir / "report.html"
     if report.exists():
         terminalreporter.write_line(f"report: {report}")

@@ -59,6 +59,7 @@ class BenchSession:
         self.runner = CellRunner(config, models, model_paths, self.store)
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self.hook = self.pytest_config = None  # set on the controller only
+        self.report_model: dict | None = None  # set at session end (terminal summary tables)
 
     # -- construction -------------------------------------------------------------------
     @classmethod

@@ -109,3 +109,20 @@ def test_bad_lab_config_is_a_usage_error(tmp_path):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 4 and "[tool.edgelab.fidelity]: unknown key(s) ['colour']" in output
     assert "Traceback" not in output
+
+
+def test_a_broken_report_loses_no_record(tmp_path, model_files, repo_root):
+    # a lab hook that breaks run.json serialisation stands in for any bug in report building
+    (tmp_path / "conftest.py").write_text(
+        "def pytest_edgelab_update_run_info(config, info):\n"
+        "    if 'finished' in info:\n"
+        "        raise RuntimeError('report bug')\n")
+    (tmp_path / "test_lab.py").write_text("def test_lab(bench):\n    bench.conclude(bench.measure())\n")
+    proc = run_pytest(["--device=host", "--model=ppocr_cls", "--engine=onnxruntime",
+                       "--variant=fp32", *FAST, f"--edgelab-manifest={repo_root / 'models/manifest.toml'}",
+                       "--report-dir", str(tmp_path / "r"), "test_lab.py"], cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert "report not written (RuntimeError: report bug)" in output, output[-2000:]
+    assert "python -m harness report" in output and "INTERNALERROR" not in output
+    (run_dir,) = [p for p in (tmp_path / "r").iterdir() if p.is_dir()]
+    assert [r["status"] for r in read_records(run_dir)] == ["ok"]

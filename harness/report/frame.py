@@ -152,7 +152,8 @@ def _decode_tolerant(line: bytes, number: int, last: bool, source: str) -> dict 
 # -- assembly: chunks of lines -> arrays (parallelisable), then one merge ----------------
 def chunk(buf: bytes | memoryview, first: int, total: int, source: str) -> dict[str, Any]:
     """Lines numbered ``first``.. of a ``total``-line file -> ready-to-concatenate arrays. Runs in
-    a worker process for big files (load.py), so it returns arrays and small lists."""
+    a worker process for big files (load.py), so it returns arrays and small lists. ``total`` 0:
+    the file's last line is in another chunk (counting it costs 0.1 s per 150 MB)."""
     typed = _fast.decode_all(buf) if _fast else None
     if typed is not None:  # the common case: every line typed, decoded in one call
         cols, count = _fast.columns(typed), len(typed)

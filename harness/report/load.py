@@ -27,6 +27,7 @@ from . import frame as _frame
 from .frame import RecordTable
 
 PARALLEL_MIN_LINES = 20_000  # below this, starting workers costs more than it saves
+_PROBE_BYTES = 4 << 20       # lines are counted here and extrapolated: a full count is 0.1 s/150 MB
 _DATA = b""                  # what forked workers read (inherited, never pickled)
 
 
@@ -63,10 +64,21 @@ def _workers(lines: int) -> int:
     return max(1, min(cpus or 1, 4))
 
 
-def _chunk_of_shared(start: int, end: int, first: int, total: int, source: str) -> dict[str, Any]:
+def _chunk_of_shared(start: int, end: int, last: bool, source: str) -> dict[str, Any]:
     # a view of the one inherited buffer, not per-line objects handed over: touching 100,000
-    # objects' refcounts would copy every page they sit on
+    # objects' refcounts would copy every page they sit on. Line numbers (only for messages and
+    # the torn-last-line rule) are counted here, in the worker, not before forking it.
+    first = _DATA.count(b"\n", 0, start) + 1
+    total = first + _DATA.count(b"\n", start, end) if last else 0  # 0: the file's end is not here
     return _frame.chunk(memoryview(_DATA)[start:end], first, total, source)
+
+
+def _estimate_lines(data: bytes, end: int) -> int:
+    """Lines of ``data[:end]``, exact up to _PROBE_BYTES, extrapolated beyond: only to choose
+    serial or parallel decoding, which needs no exact count."""
+    probe = min(end, _PROBE_BYTES)
+    lines = data.count(b"\n", 0, probe) + 1 if end else 0
+    return lines if probe == end else lines * end // probe
 
 
 def decode(data: bytes, source: str) -> RecordTable:
@@ -74,19 +86,18 @@ def decode(data: bytes, source: str) -> RecordTable:
     end = len(data)
     while end and data[end - 1] in b" \t\r\n":  # not rstrip(): that copies the whole file
         end -= 1
-    total = data.count(b"\n", 0, end) + 1 if end else 0
     with no_cyclic_gc():
-        workers = _workers(total)
+        workers = _workers(_estimate_lines(data, end))
         if workers == 1:
+            total = data.count(b"\n", 0, end) + 1 if end else 0
             return _frame.merge([_frame.chunk(memoryview(data)[:end], 1, total, source)])
-        return _frame.merge(_parallel(data, end, total, workers, source))
+        return _frame.merge(_parallel(data, end, workers, source))
 
 
-def _parallel(data: bytes, end: int, total: int, workers: int, source: str) -> list[dict[str, Any]]:
-    # cut just after a newline near equal byte shares; count lines before each cut for messages
+def _parallel(data: bytes, end: int, workers: int, source: str) -> list[dict[str, Any]]:
+    # cut just after a newline near equal byte shares
     inner = {data.find(b"\n", end * i // workers, end) + 1 for i in range(1, workers)} - {0}
     cuts = [0, *sorted(inner), end + 1]
-    firsts = [data.count(b"\n", 0, cut) + 1 for cut in cuts[:-1]]
     global _DATA
     _DATA = data
     context = multiprocessing.get_context("fork")
@@ -96,12 +107,14 @@ def _parallel(data: bytes, end: int, total: int, workers: int, source: str) -> l
         # feeder and manager threads need this process's GIL, which a long msgspec call holds
         for i in range(1, len(cuts) - 1):
             receive, send = context.Pipe(duplex=False)
-            proc = context.Process(target=_child, args=(send, cuts[i], cuts[i + 1] - 1, firsts[i],
-                                                        total, source), daemon=True)
+            proc = context.Process(target=_child, args=(send, cuts[i], cuts[i + 1] - 1,
+                                                        i == len(cuts) - 2, source), daemon=True)
             proc.start()
             send.close()  # ours; the child's copy is the only writer, so its death reads as EOF
             children.append((proc, receive))
-        chunks.append(_frame.chunk(memoryview(data)[:cuts[1] - 1], 1, total, source))  # work here too
+        # work here too; the file's last line (the torn-line rule) is a child's unless none started
+        total = 0 if children else data.count(b"\n", 0, end) + 1
+        chunks.append(_frame.chunk(memoryview(data)[:cuts[1] - 1], 1, total, source))
         for proc, receive in children:
             chunks.append(_result(receive))
         return chunks
@@ -114,9 +127,9 @@ def _parallel(data: bytes, end: int, total: int, workers: int, source: str) -> l
             proc.join()
 
 
-def _child(send, start: int, end: int, first: int, total: int, source: str) -> None:
+def _child(send, start: int, end: int, last: bool, source: str) -> None:
     try:
-        result = (True, _chunk_of_shared(start, end, first, total, source))
+        result = (True, _chunk_of_shared(start, end, last, source))
     except BaseException as exc:  # noqa: BLE001 - re-raised in the parent (a bad line's UsageError)
         result = (False, exc)
     send.send(result)

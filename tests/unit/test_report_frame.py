@@ -77,3 +77,15 @@ def test_one_odd_line_sends_its_block_line_by_line_with_the_same_result(monkeypa
     monkeypatch.setattr(frame, "_fast", None)
     assert_same(mixed, frame.build_table(lines))
     assert len(mixed.frame) == len(records) and np.isnan(mixed.frame.loc[5, "temp_c"])
+
+
+def test_parallel_decode_with_no_cut_still_skips_a_torn_last_line(monkeypatch):
+    # one line, no newline to cut at: the parent decodes alone and must count the file's lines
+    monkeypatch.setattr(load, "_workers", lambda count: 2)
+    assert len(load.decode(b'{"run_id": "r", "sta', "x").frame) == 0
+
+
+def test_line_estimate_is_exact_for_small_files_and_extrapolates_big_ones(monkeypatch):
+    assert load._estimate_lines(b"a\nb\nc", 5) == 3 and load._estimate_lines(b"", 0) == 0
+    monkeypatch.setattr(load, "_PROBE_BYTES", 4)
+    assert load._estimate_lines(b"a\nb\nc\nd\n", 7) == 5  # 3 lines counted in 4 bytes -> 5 in 7

@@ -27,7 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="models from models/manifest.toml or paths to .onnx/.tflite files "
              "(default: [tool.edgelab] models)")
     add("--variant", dest="edgelab_variant", type=cfg.parse_csv, default=None, metavar="NAMES",
-        help="model variants: fp32, fp16, int8, int8-dynamic, int8-weight (default: fp32)")
+        help="model variants: fp32, fp16, int8, int8-dynamic, int8-weight (default: "
+             "[tool.edgelab] variants, all five; build them with `python -m harness models build`)")
     add("--warmup", dest="edgelab_warmup", type=cfg.parse_non_negative_int, default=None,
         metavar="N", help="untimed iterations before timing (default 10)")
     add("--iterations", dest="edgelab_iterations", type=cfg.parse_positive_int, default=None,
@@ -36,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS", help="keep iterating until this much time was timed (default 0)")
     add("--threads", dest="edgelab_threads", type=cfg.parse_positive_int, default=None,
         metavar="N", help="engine threads (default 1: on shared hosts more threads measure the "
-                          "neighbours, see docs)")
+                          "neighbours, see docs/foundation.md)")
     add("--report-dir", dest="edgelab_report_dir", default=None, metavar="DIR",
         help="where runs are written: DIR/<run-id>/ and DIR/latest (default reports)")
     add("--baseline", dest="edgelab_baseline", default=None, metavar="RUN_DIR",

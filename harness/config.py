@@ -125,7 +125,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         return path if path.is_absolute() else Path(rootdir) / path
 
     cache = getattr(option, "edgelab_cache", None)
-    from .fidelity import Thresholds
+    from .models.fidelity import Thresholds
 
     try:
         thresholds = Thresholds.from_table(lab.get("fidelity"))

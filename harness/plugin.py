@@ -86,7 +86,7 @@ def _export_adb_options(config: pytest.Config) -> None:
 
 
 def _build_session(config: pytest.Config):
-    from .session import BenchSession
+    from .run.session import BenchSession
 
     _export_adb_options(config)
     try:
@@ -144,7 +144,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def bench(request: pytest.FixtureRequest, bench_case):
     """One device x model x variant x engine cell; ``bench.measure()`` records a measurement."""
-    from .bench import Bench
+    from .run.bench import Bench
 
     return Bench(get_session(request.config), bench_case, request.node.nodeid,
                  on_record=lambda record: _add_junit_properties(request.node, record))
@@ -164,7 +164,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config.stash[SESSION_KEY].runner.fidelity.close()
     if hasattr(config, "workerinput"):
         return
-    from .finish import finish_run
+    from .run.finish import finish_run
 
     bench_session = config.stash[SESSION_KEY]
     try:

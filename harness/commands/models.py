@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..fetch import cached_path, default_cache_dir, fetch
-from ..manifest import load_manifest
+from ..models.fetch import cached_path, default_cache_dir, fetch
+from ..models.manifest import load_manifest
 
 HELP = "list, fetch or build (variants per engine format) the models of models/manifest.toml"
 
@@ -46,9 +46,9 @@ def run(args) -> int:
 
 
 def _build(args, manifest, names, cache: Path) -> int:
-    from ..build import default_build_dir
-    from ..build.index import VariantIndex
-    from ..build.pipeline import build_model, load_plan
+    from ..models.build import default_build_dir
+    from ..models.build.index import VariantIndex
+    from ..models.build.pipeline import build_model, load_plan
 
     plans = load_plan(args.plan, manifest)
     build_dir = args.build_dir or default_build_dir(cache)

@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..tools import ToolCache, official_sources
+    from ..engines.tools import ToolCache, official_sources
 
     cache = ToolCache(Path(args.tools_dir) if args.tools_dir else None)
     if args.action == "add":
@@ -50,7 +50,7 @@ def run(args) -> int:
 
 
 def _list(cache, sources: dict, as_json: bool) -> int:
-    from ..tools import TOOL_SPECS
+    from ..engines.tools import TOOL_SPECS
 
     tools = cache.tools()
     if as_json:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InfraError
-from ..manifest import sha256_file
+from ..models.manifest import sha256_file
 from .adb_transport import Raw, compose
 
 _local_hashes: dict[tuple[str, int, int], str] = {}

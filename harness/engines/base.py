@@ -6,9 +6,11 @@ device kind (child process on the host; the engine's official benchmark tool on 
 """
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
+
+from ..models.manifest import TensorSpec  # noqa: F401 - engines take it from here
+from ..versions import dist_version  # noqa: F401 - likewise
 
 
 @dataclass(frozen=True)
@@ -18,13 +20,6 @@ class Support:
 
     def __bool__(self) -> bool:
         return self.ok
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    shape: tuple[Any, ...]  # ints, or None/str for dynamic dims
-    dtype: str              # numpy dtype name
 
 
 @dataclass(frozen=True)
@@ -77,16 +72,6 @@ class Engine(Protocol):
     def supports(self, artifact_format: str, device_profile: dict[str, Any]) -> Support: ...
 
     def load(self, path: str, threads: int) -> LoadedModel: ...
-
-
-def dist_version(*names: str) -> str | None:
-    """Installed version of the first distribution found, without importing it."""
-    for name in names:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
 
 
 def format_support(engine: Engine, artifact_format: str,

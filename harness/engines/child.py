@@ -59,8 +59,8 @@ def timed_loop(model, iterations: int, min_time_s: float, max_iterations: int) -
 
 def measure(spec: dict) -> dict:
     from harness.engines import get_engine
-    from harness.inputs import make_feed
-    from harness.manifest import InputSpec
+    from harness.models.inputs import make_feed
+    from harness.models.manifest import InputSpec
 
     import psutil
 

@@ -14,12 +14,12 @@ from typing import Any
 from .. import parsers
 from ..devices.adb_transport import quote_argv
 from ..devices.android import abis_of
-from ..elf import ElfError, page_size_warning, read_elf_file
+from .elf import ElfError, page_size_warning, read_elf_file
 from ..errors import InfraError, MeasurementError, Unsupported
-from ..fetch import default_cache_dir
-from ..manifest import ModelSpec
-from ..tools import TOOL_SPECS, Tool, ToolCache, choose_tool, describe_abis
-from ..variants import Artifact
+from ..models.fetch import default_cache_dir
+from ..models.manifest import ModelSpec
+from .tools import TOOL_SPECS, Tool, ToolCache, choose_tool, describe_abis
+from ..models.variants import Artifact
 from . import tool_cli
 from .base import RawRun, RunSettings
 

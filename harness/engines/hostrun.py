@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import MeasurementError
-from ..manifest import InputSpec
+from ..models.manifest import InputSpec
 from .base import RawRun, RunSettings
 
 

@@ -1,7 +1,7 @@
 """MNN (pip ``MNN``) on the host through its Module API; MNN's benchmark tool on phones.
 
 Only the runtime is imported (``MNN``, ``MNN.nn``, ``MNN.expr``), never ``MNN.tools``: that
-package pip-installs a logging SDK and sends usage logs at import (DESIGN.md).
+package pip-installs a logging SDK and sends usage logs at import (docs/design.md, known traps).
 ``Module.forward`` runs the graph eagerly (measured: forward alone and forward + read cost the
 same), so it is the timed call.
 """

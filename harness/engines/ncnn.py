@@ -94,7 +94,7 @@ def _input_specs(param: Path, names: list[str]) -> list[TensorSpec]:
     shapes: dict[str, tuple] = {}
     if sidecar.is_file():
         shapes = {i["name"]: tuple(i["shape"]) for i in json.loads(sidecar.read_text())["inputs"]}
-    # without the sidecar the manifest shape fills the dynamic dims (harness.inputs)
+    # without the sidecar the manifest shape fills the dynamic dims (harness.models.inputs)
     return [TensorSpec(n, shapes.get(n, (1, 3, None, None)), "float32") for n in names]
 
 

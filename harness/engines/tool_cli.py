@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engines.base import RunSettings
+from .base import RunSettings
 from ..errors import Unsupported
-from ..manifest import InputSpec
+from ..models.manifest import InputSpec
 
 
 _DIM_NAME = re.compile(r"[A-Za-z_][\w.:-]*")

@@ -3,7 +3,7 @@
 A latency change counts only past noise: the current cell's CI95 of the median lies entirely
 above the baseline's (regression) or entirely below it (improvement); overlapping intervals are
 "within noise" whatever the medians say. A cell that ran in the baseline and now fails "broke";
-one that now hits an infra error is reported as such, never as a regression (DESIGN.md).
+one that now hits an infra error is reported as such, never as a regression (docs/design.md, known traps).
 """
 from __future__ import annotations
 

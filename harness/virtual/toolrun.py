@@ -37,8 +37,8 @@ def concrete_shape(declared, override, free_dims: dict[str, int]) -> tuple[int, 
 
 def build_feed(inputs, spec: dict) -> dict:
     from harness.engines.base import TensorSpec
-    from harness.inputs import make_feed
-    from harness.manifest import InputSpec
+    from harness.models.inputs import make_feed
+    from harness.models.manifest import InputSpec
 
     feed = {}
     positional = spec.get("positional_shapes", [])

@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from .cases import BenchCase
-from .devices.discovery import open_device
-from .engines import get_engine
-from .engines.base import RawRun, RunSettings
-from .engines.hostrun import run_on_host
-from .errors import InfraError, MeasurementError, Unsupported
+from ..devices.discovery import open_device
+from ..engines import get_engine
+from ..engines.base import RawRun, RunSettings
+from ..engines.hostrun import run_on_host
+from ..errors import InfraError, MeasurementError, Unsupported
 from .fidelity_check import FidelityChecker
-from .manifest import ModelSpec
-from .results.schema import Measurement
-from .results.stats import LatencyStats
-from .variants import Artifact, resolve_artifact
+from ..models.manifest import ModelSpec
+from ..results.schema import Measurement
+from ..results.stats import LatencyStats
+from ..models.variants import Artifact, resolve_artifact
 
 STATE_FIXES = {
     "unauthorized": "accept the 'Allow USB debugging' prompt on the phone, then re-run",
@@ -89,7 +89,7 @@ class CellRunner:
     def _artifact(self, spec: ModelSpec, case: BenchCase, engine, profile) -> Artifact:
         """The cell's artifact; a device that cannot run the engine at all is the more basic
         reason (Core ML on Linux), so it wins over a missing artifact."""
-        from .build import default_build_dir
+        from ..models.build import default_build_dir
 
         try:
             artifact = resolve_artifact(spec, self.model_paths[case.model], case.variant,
@@ -108,7 +108,7 @@ class CellRunner:
         if device.info.kind == "host":
             return run_on_host(engine, artifact.path, spec.input, settings)
         # phones: the engine's official benchmark tool for the device ABI, output parsed
-        from .engines.device_tools import run_with_tool
+        from ..engines.device_tools import run_with_tool
 
         return run_with_tool(device, engine, artifact, spec, settings)
 

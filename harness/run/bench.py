@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from .cases import BenchCase
-from .results.schema import Measurement
+from ..results.schema import Measurement
 
 
 class Bench:

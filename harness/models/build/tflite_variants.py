@@ -1,6 +1,6 @@
 """TFLite variants of a TFLite source via ai-edge-quantizer (no TensorFlow needed).
 
-Two measured traps (DESIGN.md), both silent:
+Two measured traps (docs/design.md, known traps), both silent:
 - older .tflite files keep op codes only in ``deprecated_builtin_code``; the quantizer then sees
   no quantizable op and writes the model back unchanged (ratio 1.00). The schema's rule is
   ``builtin_code = max(builtin_code, deprecated_builtin_code)``; we apply it first.
@@ -16,7 +16,7 @@ import io
 import os
 from pathlib import Path
 
-from ..engines.base import TensorSpec
+from ..manifest import TensorSpec
 from .calibration import calibration_feeds
 from .recipe import BuildContext, ConversionError, Recipe, require_file
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .devices.base import DeviceInfo
+from ..devices.base import DeviceInfo
 
 
 @dataclass(frozen=True)

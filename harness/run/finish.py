@@ -12,10 +12,10 @@ def finish_run(session, exitstatus: int) -> dict:
     session.store.write_run_info(session.run_info(
         finished=_dt.datetime.now(_dt.timezone.utc).isoformat(),
         pytest_exitstatus=int(exitstatus), counts=dict(counts)))
-    from .report.flat import write_csv
-    from .report.markdown import append_step_summary
-    from .report.model import build_model
-    from .report.write import write_report
+    from ..report.flat import write_csv
+    from ..report.markdown import append_step_summary
+    from ..report.model import build_model
+    from ..report.write import write_report
 
     run_dir = session.store.run_dir
     model = build_model(run_dir, getattr(session.config, "baseline", None))

@@ -13,7 +13,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 from .manifest import ModelSpec, sha256_file
 
 

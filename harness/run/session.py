@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from .cases import BenchCase, build_cases
-from .config import RunConfig
-from .devices.base import DeviceInfo
-from .devices.discovery import discover_all, select
-from .engines import REGISTRY as ENGINE_REGISTRY
-from .engines import get_engine
-from .errors import UsageError
-from .fetch import default_cache_dir, fetch
-from .manifest import ModelSpec, adhoc_model, load_manifest
+from ..config import RunConfig
+from ..devices.base import DeviceInfo
+from ..devices.discovery import discover_all, select
+from ..engines import REGISTRY as ENGINE_REGISTRY
+from ..engines import get_engine
+from ..errors import UsageError
+from ..models.fetch import default_cache_dir, fetch
+from ..models.manifest import ModelSpec, adhoc_model, load_manifest
 from .measure import CellRunner
-from .results.store import RunStore, new_run_id
-from .variants import VARIANTS
+from ..results.store import RunStore, new_run_id
+from ..models.variants import VARIANTS
 
 
 def resolve_models(names: tuple[str, ...], manifest: dict[str, ModelSpec]) -> dict[str, ModelSpec]:

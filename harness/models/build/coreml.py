@@ -4,12 +4,12 @@ Path: onnx2torch -> torch.jit.trace -> coremltools ``convert(convert_to="mlprogr
 cannot *run* here (predict is macOS-only), so the package is checked with
 ``MLModel(path, skip_model_load=True).get_spec()`` and measured on Apple devices.
 
-Traps (DESIGN.md), each handled in ``_convert_main``:
+Traps (docs/design.md, known traps), each handled in ``_convert_main``:
 - PyPI torchvision is CUDA-linked and crashes beside CPU torch; onnx2torch imports it only for
   NMS/RoiAlign, so onnx2torch is installed ``--no-deps`` and torchvision is stubbed.
 - weights stored as ``Constant`` nodes must become initializers for onnx2torch.
 - an input named ``x`` collides with a traced variable: inputs/outputs are renamed.
-The conversion runs in a child process (``python -m harness.build.coreml``): torch is heavy and
+The conversion runs in a child process (``python -m harness.models.build.coreml``): torch is heavy and
 only this recipe needs it.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _convert(ctx: BuildContext, out: Path, precision: str) -> Path:
 
     target = out / f"{ctx.spec.name}.mlpackage"
     shapes = [list(shape) for _, shape in input_shapes(ctx)]
-    run_tool([sys.executable, "-m", "harness.build.coreml", str(ctx.source), str(target),
+    run_tool([sys.executable, "-m", "harness.models.build.coreml", str(ctx.source), str(target),
               precision, json.dumps(shapes)], "Core ML conversion", ok_marker="COREML-OK")
     return target
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..engines.base import dist_version
+from ...versions import dist_version
 from ..manifest import ModelSpec
 
 
@@ -43,7 +43,7 @@ class BuildContext:
 @dataclass(frozen=True)
 class Recipe:
     format: str                      # engine format of the artifact (onnx, tflite, ncnn, mnn, coreml)
-    variant: str                     # a key of harness.variants.VARIANTS
+    variant: str                     # a key of harness.models.variants.VARIANTS
     precision: str                   # what is stored/computed in which precision, in words
     converter: str                   # distribution whose version is recorded (and keyed on)
     params: dict[str, Any]           # everything that changes the output, part of the build key

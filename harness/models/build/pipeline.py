@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..errors import UsageError
+from ...errors import UsageError
 from ..manifest import ModelSpec, sha256_file
 from .index import VariantIndex, build_key, entry_id, now_iso, tree_sha256
 from .recipe import BuildContext, ConversionError, Recipe, tail
@@ -27,7 +27,7 @@ FORMATS = ("onnx", "tflite", "ncnn", "mnn", "coreml")
 def all_recipes() -> list[Recipe]:
     recipes: list[Recipe] = []
     for family in FAMILIES:
-        recipes.extend(importlib.import_module(f"harness.build.{family}").RECIPES)
+        recipes.extend(importlib.import_module(f"harness.models.build.{family}").RECIPES)
     return recipes
 
 

@@ -2,7 +2,7 @@
 
 pnnx is installed with ``--no-deps`` (its wheel asks for torch, which the binary does not need)
 and its executable is called directly. Its default stores weights as FP16; the FP32 variant
-passes ``fp16=0`` because that default broke the PP-OCR det model (DESIGN.md). pnnx writes
+passes ``fp16=0`` because that default broke the PP-OCR det model (docs/design.md, known traps). pnnx writes
 side files next to its input and into its working directory, so it runs inside a scratch copy.
 
 An ncnn artifact is the ``.param`` path; the ``.bin`` with the same stem lies beside it, and

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import UsageError
+from ...errors import UsageError
 
 INDEX_FILE = "variants.json"
 SCHEMA_VERSION = 1

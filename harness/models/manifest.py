@@ -11,13 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 FORMATS = {".onnx": "onnx", ".tflite": "tflite"}
 TASKS = ("classification", "detection", "landmarks", "segmentation", "other")
 _MODEL_KEYS = {"format", "task", "description", "package", "member", "sha256", "licence", "input",
                "path"}
 _INPUT_KEYS = {"shape", "layout", "image", "range"}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output tensor as a model file declares it."""
+    name: str
+    shape: tuple[Any, ...]  # ints, or None/str for dynamic dims
+    dtype: str              # numpy dtype name
 
 
 @dataclass(frozen=True)

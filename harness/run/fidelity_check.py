@@ -7,13 +7,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from . import fidelity
-from .engines import get_engine
-from .engines.base import RunSettings
-from .engines.hostrun import run_on_host
-from .errors import MeasurementError
-from .manifest import ModelSpec
-from .variants import source_artifact
+from ..models import fidelity
+from ..engines import get_engine
+from ..engines.base import RunSettings
+from ..engines.hostrun import run_on_host
+from ..errors import MeasurementError
+from ..models.manifest import ModelSpec
+from ..models.variants import source_artifact
 
 SOURCE_ENGINE = {"onnx": "onnxruntime", "tflite": "tflite"}
 

@@ -1,6 +1,6 @@
 """ONNX variants of an ONNX source: FP16 (onnxconverter-common) and INT8 (ONNX Runtime).
 
-Measured traps (DESIGN.md): static QDQ per-channel needs opset >= 13, and quant_pre_process's
+Measured traps (docs/design.md, known traps): static QDQ per-channel needs opset >= 13, and quant_pre_process's
 symbolic shape inference fails on dynamic H/W, so it runs with ``skip_symbolic_shape=True``.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import shutil
 import warnings
 from pathlib import Path
 
-from ..engines.base import TensorSpec
+from ..manifest import TensorSpec
 from .calibration import calibration_feeds
 from .recipe import BuildContext, ConversionError, Recipe, require_file
 

@@ -2,7 +2,7 @@
 
 Static quantization learns activation ranges from what it is fed; random tensors give ranges no
 real picture produces, and the INT8 model then looks fine on noise and drifts on photos. So the
-calibration set is scikit-image's bundled photos (offline), put through ``harness.inputs`` with the
+calibration set is scikit-image's bundled photos (offline), put through ``harness.models.inputs`` with the
 model's own input spec. The model's benchmark picture comes first so its range is always covered.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .build.index import VariantIndex
-from .errors import Unsupported
+from ..errors import Unsupported
 from .manifest import ModelSpec, sha256_file
 
 VARIANTS: dict[str, str] = {

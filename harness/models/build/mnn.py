@@ -1,7 +1,7 @@
 """MNN variants from an ONNX or TFLite source, through the MNN wheel's C extension ``_tools``.
 
 Never ``MNN.tools.*`` nor the ``mnn``/``mnnconvert`` scripts: at import they pip-install a logging
-SDK and send usage logs (DESIGN.md). ``_tools.mnnconvert`` / ``_tools.mnnquant`` are the same C++
+SDK and send usage logs (docs/design.md, known traps). ``_tools.mnnconvert`` / ``_tools.mnnquant`` are the same C++
 tools without that Python wrapper. They run in a child process: they print from C++ (so the
 message is only capturable there), they can crash, and ``mnnconvert`` returns True even when its
 input does not exist, so success is judged by the written file plus its "Success" line.

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .elf import ElfError, abi_mismatch, read_elf, read_elf_file
-from .errors import Unsupported, UsageError
-from .manifest import sha256_file
+from ..errors import Unsupported, UsageError
+from ..models.manifest import sha256_file
 
 MANIFEST = Path(__file__).resolve().parents[1] / "tools" / "manifest.toml"
 # best first: a 64-bit build is preferred where the phone runs both (it is what apps ship)
@@ -68,7 +68,7 @@ class Tool:
 
 
 def default_tools_dir() -> Path:
-    from .fetch import default_cache_dir
+    from ..models.fetch import default_cache_dir
 
     return default_cache_dir() / "tools"
 
@@ -133,7 +133,7 @@ class ToolCache:
                               virtual=False, version=version, source=source or str(path))
 
     def add_virtual(self, engines: tuple[str, ...] = (), abis: tuple[str, ...] = ()) -> list[Tool]:
-        from .virtual.tools import make_tool_stub
+        from ..virtual.tools import make_tool_stub
 
         added = []
         for engine in engines or tuple(TOOL_SPECS):

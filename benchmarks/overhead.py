@@ -68,9 +68,9 @@ def main() -> int:
     from harness.engines import get_engine
     from harness.engines.base import RunSettings
     from harness.engines.hostrun import run_on_host
-    from harness.fetch import default_cache_dir, fetch
-    from harness.inputs import make_feed
-    from harness.manifest import load_manifest
+    from harness.models.fetch import default_cache_dir, fetch
+    from harness.models.inputs import make_feed
+    from harness.models.manifest import load_manifest
 
     import numpy as np
 

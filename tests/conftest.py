@@ -29,8 +29,8 @@ def device_data() -> Path:
 @pytest.fixture(scope="session")
 def model_files() -> dict[str, Path]:
     """The small default models, from the cache `make test` fills (no network inside tests)."""
-    from harness.fetch import default_cache_dir, fetch
-    from harness.manifest import load_manifest
+    from harness.models.fetch import default_cache_dir, fetch
+    from harness.models.manifest import load_manifest
 
     manifest = load_manifest(REPO / "models" / "manifest.toml")
     return {name: fetch(manifest[name], default_cache_dir(), log=lambda _m: None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.fetch import default_cache_dir
+from harness.models.fetch import default_cache_dir
 from harness.report.write import write_report
 from tests.conftest import read_records, run_pytest
 

@@ -33,7 +33,7 @@ def three_phones(virtual_phone, adb_env) -> dict:
 def model_cache(tmp_path_factory) -> Path:
     """A private EDGELAB_CACHE holding the fetched models, copied from the cache `make test` filled
     (tests never download), so tool registrations of a test stay out of the user's cache."""
-    from harness.fetch import default_cache_dir
+    from harness.models.fetch import default_cache_dir
 
     cache = tmp_path_factory.mktemp("edgelab-cache")
     if (default_cache_dir() / "models").is_dir():
@@ -44,8 +44,8 @@ def model_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def models(model_cache) -> dict:
     """name -> (ModelSpec, local path) for the two default models (one ONNX, one TFLite)."""
-    from harness.fetch import fetch
-    from harness.manifest import load_manifest
+    from harness.models.fetch import fetch
+    from harness.models.manifest import load_manifest
 
     manifest = load_manifest(Path(__file__).resolve().parents[2] / "models" / "manifest.toml")
     try:
@@ -58,7 +58,7 @@ def models(model_cache) -> dict:
 @pytest.fixture
 def virtual_tools(tmp_path):
     """A tool cache: tflite stand-in for arm64-v8a only, onnxruntime for both ARM ABIs."""
-    from harness.tools import ToolCache
+    from harness.engines.tools import ToolCache
 
     cache = ToolCache(tmp_path / "tools")
     cache.add_virtual(("tflite",), ("arm64-v8a",))

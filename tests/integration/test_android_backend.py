@@ -36,7 +36,7 @@ class Engine:
 
 
 def _artifact(spec, path: Path):
-    from harness.variants import Artifact
+    from harness.models.variants import Artifact
 
     data = path.read_bytes()
     return Artifact(spec.name, "fp32", spec.format, path, hashlib.sha256(data).hexdigest(),
@@ -195,9 +195,9 @@ def test_storage_full_is_an_infra_error_with_the_fix(virtual_phone, adb_env, mod
 
 def test_phone_that_disconnects_mid_run_is_infra_error_and_the_next_phone_measures(
         virtual_phone, adb_env, models, virtual_tools, model_cache, tmp_path, monkeypatch):
-    from harness.cases import BenchCase
+    from harness.run.cases import BenchCase
     from harness.config import DEFAULTS, RunConfig
-    from harness.measure import CellRunner
+    from harness.run.measure import CellRunner
     from harness.results.store import RunStore
 
     monkeypatch.setattr("harness.engines.device_tools.ToolCache", lambda: virtual_tools)

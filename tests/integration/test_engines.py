@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.build.index import VariantIndex
-from harness.build.pipeline import Plan, build_model
+from harness.models.build.index import VariantIndex
+from harness.models.build.pipeline import Plan, build_model
 from harness.engines import get_engine
 from harness.engines.base import RunSettings
 from harness.engines.hostrun import run_on_host
 from harness.errors import MeasurementError
-from harness.fidelity import compare
-from harness.manifest import load_manifest
-from harness.variants import resolve_artifact
+from harness.models.fidelity import compare
+from harness.models.manifest import load_manifest
+from harness.models.variants import resolve_artifact
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ HOST = {"kind": "host", "os": platform.platform(), "arch": platform.machine()}
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from harness.fetch import default_cache_dir, fetch
+    from harness.models.fetch import default_cache_dir, fetch
 
     manifest = load_manifest(REPO / "models" / "manifest.toml")
     build_dir = tmp_path_factory.mktemp("build")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.build.index import VariantIndex, tree_sha256
-from harness.build.pipeline import Plan, all_recipes, build_model, load_plan
-from harness.build.recipe import Recipe
+from harness.models.build.index import VariantIndex, tree_sha256
+from harness.models.build.pipeline import Plan, all_recipes, build_model, load_plan
+from harness.models.build.recipe import Recipe
 from harness.errors import Unsupported, UsageError
-from harness.manifest import load_manifest
-from harness.variants import resolve_artifact
+from harness.models.manifest import load_manifest
+from harness.models.variants import resolve_artifact
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def manifest():
 
 @pytest.fixture(scope="module")
 def sources(manifest):
-    from harness.fetch import default_cache_dir, fetch
+    from harness.models.fetch import default_cache_dir, fetch
 
     return {name: fetch(manifest[name], default_cache_dir(), log=quiet) for name in MODELS}
 

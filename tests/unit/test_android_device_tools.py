@@ -13,9 +13,9 @@ from harness.engines.base import RunSettings
 from harness.engines.device_tools import run_with_tool
 from harness.engines.tool_cli import ncnn_shape, onnxruntime_argv, tflite_argv
 from harness.errors import InfraError, MeasurementError, Unsupported
-from harness.manifest import InputSpec, ModelSpec
-from harness.tools import ToolCache
-from harness.variants import Artifact
+from harness.models.manifest import InputSpec, ModelSpec
+from harness.engines.tools import ToolCache
+from harness.models.variants import Artifact
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "device-data"
 WEIRD = "we ird 'name';rm -rf x.tflite"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.elf import ElfError, abi_mismatch, page_size_warning, read_elf
+from harness.engines.elf import ElfError, abi_mismatch, page_size_warning, read_elf
 
 from android_elf_factory import make_elf
 

@@ -9,7 +9,7 @@ from android_elf_factory import make_elf
 
 from harness import cli
 from harness.errors import Unsupported, UsageError
-from harness.tools import Tool, ToolCache, choose_tool
+from harness.engines.tools import Tool, ToolCache, choose_tool
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_add_with_library_keeps_it_beside_the_tool(cache, tmp_path):
 
 
 def test_pinned_sha256_in_the_manifest_is_enforced(cache, tmp_path, monkeypatch):
-    monkeypatch.setattr("harness.tools.pinned_sha256", lambda engine, abi: "0" * 64)
+    monkeypatch.setattr("harness.engines.tools.pinned_sha256", lambda engine, abi: "0" * 64)
     with pytest.raises(UsageError, match="differs from the one pinned"):
         cache.add("tflite", "arm64-v8a", _binary(tmp_path, "arm64-v8a"))
 

@@ -5,7 +5,7 @@ import pytest
 from harness.config import (build_config, parse_csv, parse_non_negative_int, parse_positive_int,
                             parse_seconds)
 from harness.errors import UsageError
-from harness.manifest import adhoc_model, load_manifest
+from harness.models.manifest import adhoc_model, load_manifest
 
 
 @pytest.mark.parametrize("parse, text", [

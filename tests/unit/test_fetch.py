@@ -5,8 +5,8 @@ import zipfile
 import pytest
 
 from harness.errors import UsageError
-from harness.fetch import cached_path, fetch
-from harness.manifest import ModelSpec
+from harness.models.fetch import cached_path, fetch
+from harness.models.manifest import ModelSpec
 
 PAYLOAD = b"\x08\x07fake-onnx-bytes" * 100
 

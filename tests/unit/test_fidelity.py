@@ -1,10 +1,10 @@
-"""harness.fidelity: pure comparisons of a variant's outputs with the FP32 source's."""
+"""harness.models.fidelity: pure comparisons of a variant's outputs with the FP32 source's."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from harness.fidelity import (ShapeMismatch, Thresholds, compare, cosine, landmark_error, map_iou,
+from harness.models.fidelity import (ShapeMismatch, Thresholds, compare, cosine, landmark_error, map_iou,
                               pair_outputs, top1_agreement)
 
 RNG = np.random.default_rng(0)

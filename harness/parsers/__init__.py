@@ -33,8 +33,13 @@ TOOLS: dict[str, str] = {
     "exec_failure": "harness.parsers.exec_failure",
 }
 
-# Other names callers use for a tool: expected.json's "kind" says "ios".
-ALIASES: dict[str, str] = {"ios": "ios_info"}
+# Other names callers use for a tool: expected.json's "kind" says "ios", and the benchmark tools'
+# own file names (what `python -m harness tools list` shows, engines/tools.py TOOL_SPECS).
+ALIASES: dict[str, str] = {
+    "ios": "ios_info",
+    "benchmark_model": "tflite_benchmark_model",
+    "benchmark.out": "mnn_benchmark",
+}
 
 # Ordered: the first tool whose signature matches wins.  Specific, rarely
 # shared phrases come first; generic shapes (key: value lines) come last.
@@ -74,7 +79,8 @@ def parse(tool: str, text: str) -> dict:
     tool = ALIASES.get(tool, tool)
     if tool not in TOOLS:
         valid = ", ".join(sorted(TOOLS))
-        raise ValueError(f"unknown tool {tool!r}; valid tools: {valid}")
+        raise ValueError(f"unknown tool {tool!r}; valid tools: {valid} (also: "
+                         f"{', '.join(ALIASES)})")
     try:
         module = importlib.import_module(TOOLS[tool])
         return module.parse(as_text(text))

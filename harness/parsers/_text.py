@@ -128,3 +128,15 @@ def int_list(value: object) -> list[int]:
         elif token.isdigit():
             out.append(int(token))
     return out
+
+
+# Why a benchmark parser found no result, in ``error_kind`` beside ``error``. A caller acts on
+# them differently: the wrong file or --tool (NOT_TOOL_OUTPUT), a capture to take again in full
+# (CUT_SHORT), or a real failure of the measured run to report (RUN_FAILED).
+NOT_TOOL_OUTPUT = "not_tool_output"
+CUT_SHORT = "cut_short"
+RUN_FAILED = "run_failed"
+
+
+def no_result(kind: str, message: str) -> dict:
+    return {"error": message, "error_kind": kind}

@@ -12,7 +12,10 @@ Returned keys:
 - ``gpus``: ``{index: name}`` from the Vulkan device lines
   (``[0 Mali-G72]  queueC=..``); ``gpu_name`` is the device the last run used.
 - ``runs``: number of ``loop_count =`` headers seen.
-- ``error``: only when no result line was found.
+- ``error``: only when no result line was found; ``error_kind`` says why:
+  ``not_tool_output`` (no header, result or ncnn GPU line at all), ``run_failed``
+  (ncnn printed an error such as "fopen x.param failed" or "network graph not
+  ready") or ``cut_short`` (the header is there, no model finished).
 
 Quirks: results go to stderr as ``"%20s  min = %7.2f  max = %7.2f  avg = %7.2f"``
 so names are right-aligned with variable padding and may contain ``-`` or
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from ._text import NUM, log_lines, to_float
+from ._text import CUT_SHORT, NOT_TOOL_OUTPUT, NUM, RUN_FAILED, log_lines, no_result, to_float
 
 _HEADER = re.compile(r"^\s*(loop_count|num_threads|powersave|gpu_device|cooling_down)\s*=\s*(-?\d+)\s*$")
 _RESULT = re.compile(
@@ -34,6 +37,9 @@ _RESULT = re.compile(
 )
 _GPU = re.compile(r"^\s*\[(\d+)\s+([^\]]+)\]\s+\w+=")
 _HEADER_KEYS = ("loop_count", "num_threads", "powersave", "gpu_device", "cooling_down")
+# What ncnn's NCNN_LOGE prints when a model cannot load or run (net.cpp, gpu.cpp), and the
+# usage line newer benchncnn builds print for a bad key=value argument.
+_FAILURE = re.compile(r"\bfailed\b|not ready|not exists|too old|\berror\b|^Usage: ", re.I)
 
 
 def _result(match: re.Match) -> dict:
@@ -52,6 +58,7 @@ def parse(text: str) -> dict:
     models: dict[str, dict] = {}
     gpus: dict[int, str] = {}
     runs = 0
+    failures: list[str] = []
     for line in log_lines(text):
         if (m := _HEADER.match(line)):
             if m.group(1) == "loop_count":
@@ -63,6 +70,8 @@ def parse(text: str) -> dict:
         elif (m := _RESULT.match(line)):
             models.pop(m.group(1), None)  # re-insert so order follows last occurrence
             models[m.group(1)] = _result(m)
+        elif _FAILURE.search(line):
+            failures.append(line.strip())
     result: dict = {key: header.get(key) for key in _HEADER_KEYS}
     gpu_device = header.get("gpu_device")
     result.update({
@@ -72,6 +81,15 @@ def parse(text: str) -> dict:
         "runs": runs,
     })
     if not models:
-        result["error"] = ("header printed but no model finished: run failed or was cut"
-                           if runs else "no 'min = max = avg =' lines: not benchncnn output")
+        result.update(_no_models(runs or len(gpus), failures))
     return result
+
+
+def _no_models(tool_lines: int, failures: list[str]) -> dict:
+    if not tool_lines:
+        return no_result(NOT_TOOL_OUTPUT, "not benchncnn output: no 'loop_count = N' header and "
+                         "no 'name  min = ..  max = ..  avg = ..' line")
+    if failures:
+        return no_result(RUN_FAILED, f"benchncnn failed before a model finished ({failures[-1]})")
+    return no_result(CUT_SHORT, "benchncnn output cut short: header printed but no model "
+                     "finished (truncated capture, or the run was still going)")

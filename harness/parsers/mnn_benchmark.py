@@ -10,7 +10,10 @@ Returned keys:
 - ``precision``: int, present when printed (0 normal, 1 high, 2 low/fp16).
 - ``loop_count`` / ``warmup``: from "--------> Benchmarking... loop = N[, warmup = M]".
 - ``blocks``: number of "Forward type" lines seen.
-- ``error``: only when no result line was found.
+- ``error``: only when no result line was found; ``error_kind`` says why:
+  ``not_tool_output`` (none of benchmark.out's own lines), ``run_failed`` (it
+  printed its usage, "open DIR failed" or an MNN error) or ``cut_short`` (it
+  started, no model finished).
 
 Quirks: 2019-era builds print ``Forward type: **CPU** thread=4** precision=2``,
 later ones ``Forward type: CPU thread=4 precision=2 sparsity=0 ...``; result
@@ -23,7 +26,8 @@ from __future__ import annotations
 
 import re
 
-from ._text import NUM, log_lines, to_float, to_int
+from ._text import (CUT_SHORT, NOT_TOOL_OUTPUT, NUM, RUN_FAILED, log_lines, no_result, to_float,
+                    to_int)
 
 _FORWARD = re.compile(r"Forward type:\s*\**\s*([^\s*]+)")
 _RESULT = re.compile(
@@ -31,6 +35,11 @@ _RESULT = re.compile(
     rf"\s+avg\s*=\s*({NUM})\s*ms"
 )
 _LOOP = re.compile(r"Benchmarking\.\.\.\s*loop\s*=\s*(\d+)(?:\s*,\s*warmup\s*=\s*(\d+))?")
+# benchmark.cpp's own lines besides results: banner, usage, build flags, warm-up notice
+_TOOL_LINE = re.compile(r"^(?:MNN benchmark|Usage: \S*benchmark|Build Flags:|Warming up|"
+                        r"\[MNN(?:Info|Error|Warning)?\])")
+# usage (too few arguments), findModelFiles' "open DIR failed", MNN_ERROR text
+_FAILURE = re.compile(r"^Usage: |\bfailed\b|\berror\b|can'?t |cannot ", re.I)
 
 
 def _block(line: str, match: re.Match) -> dict:
@@ -46,7 +55,11 @@ def parse(text: str) -> dict:
     models: dict[str, dict] = {}
     block: dict = {}
     blocks, loop = 0, {}
+    tool_lines, failures = 0, []
     for line in log_lines(text):
+        tool_lines += bool(_TOOL_LINE.match(line.strip()))
+        if _FAILURE.search(line.strip()):
+            failures.append(line.strip())
         if (m := _FORWARD.search(line)):
             blocks, block, loop = blocks + 1, _block(line, m), {}
         elif (m := _LOOP.search(line)):
@@ -63,6 +76,16 @@ def parse(text: str) -> dict:
     result.update({"loop_count": loop.get("loop_count"), "warmup": loop.get("warmup"),
                    "blocks": blocks})
     if not models:
-        result["error"] = ("'Forward type' printed but no model finished: run failed or was cut"
-                           if blocks else "no '[ - ] name max = min = avg =' lines: not MNN output")
+        result.update(_no_models(tool_lines + blocks + bool(loop), failures))
     return result
+
+
+def _no_models(tool_lines: int, failures: list[str]) -> dict:
+    if not tool_lines:
+        return no_result(NOT_TOOL_OUTPUT, "not MNN benchmark.out output: no 'MNN benchmark', "
+                         "'Forward type' or '[ - ] name  max = .. min = .. avg = ..' line")
+    if failures:
+        return no_result(RUN_FAILED, f"benchmark.out failed before a model finished "
+                         f"({failures[-1]})")
+    return no_result(CUT_SHORT, "benchmark.out output cut short: 'Forward type' printed but no "
+                     "model finished (truncated capture, or the run was still going)")

@@ -16,7 +16,10 @@ Returned keys (None when not printed):
   usage", printed by some vendor builds instead).
 - ``peak_working_set_bytes``: int, "Peak working set size: N bytes".
 - ``runs``: how many summaries the text holds (the last one is reported).
-- ``error``: why ``avg_ms`` is missing (failed run, cut output, not perf_test).
+- ``error``: why ``avg_ms`` is missing; ``error_kind`` says which case:
+  ``not_tool_output`` (none of perf_test's own lines), ``run_failed`` ("Run
+  failed:", an exception or an ``[E:onnxruntime:`` log line) or ``cut_short``
+  (it started, the output ends before "Average inference time cost").
 
 Quirks: the tool prints some lines twice, with and without spaces/units
 ("Peak working set size:78946304"); labels are matched case-insensitively
@@ -27,7 +30,8 @@ from __future__ import annotations
 
 import re
 
-from ._text import NUM, log_lines, to_float, to_int
+from ._text import (CUT_SHORT, NOT_TOOL_OUTPUT, NUM, RUN_FAILED, log_lines, no_result, to_float,
+                    to_int)
 
 _FIELDS: tuple[tuple[str, str], ...] = (
     ("session_creation_s", r"Session creation time cost"),
@@ -49,6 +53,12 @@ _TO_MS = {"s": 1000.0, "sec": 1000.0, "secs": 1000.0, "seconds": 1000.0,
           "ms": 1.0, "us": 0.001}
 _INT_KEYS = ("requests", "peak_working_set_bytes")
 _FAILURE = re.compile(r"\bfailed\b|exception|\[E:onnxruntime|error", re.I)
+# perf_test's own lines besides the summary fields: its thread/EP setup, free-dim overrides,
+# the --help hint after bad arguments, and ORT's log prefix
+_TOOL_LINE = re.compile(r"Setting intra_op_num_threads|Disabling intra-op thread spinning|"
+                        r"Overriding dimension with|See 'onnxruntime_perf_test --help'|"
+                        r"^\s*perf_test \[options|\[[EWI]:onnxruntime:|"
+                        r"^Run failed:|^Exception during initialization", re.I)
 
 
 def _latency_ms(value: str, unit: str | None) -> float | None:
@@ -66,6 +76,8 @@ def _split_runs(lines: list[str]) -> list[dict]:
         if re.match(r"^\s*Session creation time cost", line, re.I) and "avg_ms" in runs[-1]:
             runs.append({})  # a second session starts a new summary
         run = runs[-1]
+        if _TOOL_LINE.search(line):
+            run["_tool_lines"] = run.get("_tool_lines", 0) + 1
         if (m := _LATENCY.match(line)):
             run[f"{m.group(1).lower()}_ms"] = _latency_ms(m.group(2), m.group(3))
             continue
@@ -90,8 +102,21 @@ def parse(text: str) -> dict:
     result = {key: run.get(key) for key in keys}
     result["runs"] = sum(1 for r in runs if "avg_ms" in r)
     if result["avg_ms"] is None:
-        failures = run.get("_failures")
-        result["error"] = "no 'Average inference time cost' line: " + (
-            f"run failed ({failures[-1]})" if failures
-            else "output cut before the summary or not onnxruntime_perf_test output")
+        result.update(_no_summary(run))
     return result
+
+
+def _no_summary(run: dict) -> dict:
+    failures = run.get("_failures")
+    recognised = run.get("_tool_lines") or any(
+        key in run for key in ("session_creation_s", "first_inference_ms", "total_time_s",
+                               "requests", "peak_working_set_bytes", "p50_ms"))
+    if not recognised:
+        return no_result(NOT_TOOL_OUTPUT, "not onnxruntime_perf_test output: no 'Session "
+                         "creation time cost', 'Average inference time cost' or latency line")
+    if failures:
+        return no_result(RUN_FAILED, f"onnxruntime_perf_test failed before its summary "
+                         f"({failures[-1]})")
+    return no_result(CUT_SHORT, "onnxruntime_perf_test output cut short: it ends before the "
+                     "'Average inference time cost' line (truncated capture, or the run was "
+                     "still going)")

@@ -20,7 +20,10 @@ Returned keys (times in microseconds, memory in MB; None when not printed):
 - ``benchmark_failed``: the tool printed "Benchmarking failed.".
 - ``errors``: list of ERROR / "Failed to ..." lines of the chosen run.
 - ``runs``: how many runs the text holds; the last complete one is reported.
-- ``error``: why ``ok`` is False.
+- ``error``: why ``ok`` is False; ``error_kind`` says which case it is:
+  ``not_tool_output`` (none of benchmark_model's own lines is in the text),
+  ``run_failed`` (the tool printed an error or "Benchmarking failed.") or
+  ``cut_short`` (its lines are there but the output ends before the timings).
 
 Quirks: logcat prefixes ("I tflite  :", "I/tflite  ( 1234):") and the tool's
 own "INFO: " level prefix are stripped; all-same runs print only
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import re
 
-from ._text import NUM, log_lines, to_float, to_int
+from ._text import CUT_SHORT, NOT_TOOL_OUTPUT, NUM, RUN_FAILED, log_lines, no_result, to_float, to_int
 
 _LEVEL = re.compile(r"^(INFO|WARN|WARNING|ERROR|VERBOSE|DEBUG)\s*:\s*")
 _STAT_PAIR = re.compile(rf"(\w+)=({NUM})")
@@ -51,13 +54,21 @@ _PARTIAL = re.compile(r"partially executed by the delegate w/ (\d+) delegate ker
 _USE_PARAM = re.compile(r"^Use (NNAPI|gpu|xnnpack|Hexagon|CoreML)(?: delegate)?:\s*\[(?:1|true)\]", re.I)
 _THREADS = re.compile(r"^(?:Num threads|#threads used for CPU inference):\s*\[(-?\d+)\]")
 _ERROR_LINE = re.compile(r"^(?:Failed to |Could not |Benchmarking failed)|\bfailed\b", re.I)
+# Lines only benchmark_model (and the TFLite runtime it loads) prints, level prefix stripped:
+# its start, the parameter echo ("Num runs: [50]"), load/run progress and the summary.
+_TOOL_LINE = re.compile(
+    r"^(?:STARTING!|Log parameter values verbosely|Loaded model |The input model file size|"
+    r"Initialized (?:session in|TensorFlow Lite runtime)|Created TensorFlow Lite|"
+    r"Running benchmark for at least|count=\d|(?:Average )?[Ii]nference timings in us|"
+    r"Benchmarking failed|(?:Overall )?[Pp]eak memory footprint|Memory footprint delta|"
+    r"Explicitly applied|[A-Z#][\w #()/.,-]*: \[[^\]]*\]$)")
 # Printed at WARN level on every APK run: the model came from a file descriptor.
 _BENIGN = ("Failed to get the input model file size",)
 
 
 def _new_run() -> dict:
     return {"counts": [], "timings": None, "errors": [], "delegates": [],
-            "param_delegates": [], "lines": 0}
+            "param_delegates": [], "lines": 0, "tool_lines": 0}
 
 
 def _stat(line: str) -> dict:
@@ -77,6 +88,7 @@ def _timings(line: str) -> dict:
 
 def _feed(run: dict, line: str, level: str) -> None:
     run["lines"] += 1
+    run["tool_lines"] += bool(_TOOL_LINE.match(line))
     if line.startswith("count="):
         run["counts"].append(_stat(line))
     elif _TIMINGS.search(line):
@@ -138,15 +150,19 @@ def _main_stat(run: dict) -> dict:
     return run["counts"][-1] if run["counts"] else {}
 
 
-def _failure_reason(run: dict | None) -> str:
-    base = "no 'Inference timings' line: "
-    if run is None:
-        return base + "no benchmark_model output found"
+def _no_timings(run: dict | None, tool_lines: int) -> dict:
+    """Why there are no timings: not this tool's text, a failed run, or a cut-off one."""
+    if run is None or not tool_lines:
+        return no_result(NOT_TOOL_OUTPUT, "not benchmark_model output: none of its lines "
+                         "(STARTING!, 'Num threads: [4]', count=..., 'Inference timings in us') "
+                         "is in the text")
     errors = run["errors"]
-    if errors:
-        cause = next((e for e in errors if e.startswith("Failed to ")), errors[0])
-        return base + f"run failed before reporting timings ({cause})"
-    return base + "output ends before timings were reported (truncated or still running)"
+    if errors or run.get("benchmark_failed"):
+        cause = next((e for e in errors if e.startswith("Failed to ")),
+                     errors[0] if errors else "Benchmarking failed.")
+        return no_result(RUN_FAILED, f"benchmark_model failed before reporting timings ({cause})")
+    return no_result(CUT_SHORT, "benchmark_model output cut short: it ends before the 'Inference "
+                     "timings in us' line (truncated capture, or the run was still going)")
 
 
 def _report(run: dict | None, n_runs: int) -> dict:
@@ -181,5 +197,5 @@ def parse(text: str) -> dict:
     chosen = complete[-1] if complete else (runs[-1] if runs else None)
     result = _report(chosen, len(runs))
     if not result["ok"]:
-        result["error"] = _failure_reason(chosen)
+        result.update(_no_timings(chosen, sum(run["tool_lines"] for run in runs)))
     return result

@@ -32,6 +32,29 @@ def test_parse_bad_input_is_one_line(tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
+def test_parse_takes_the_tools_own_names_and_says_why_there_is_no_result(device_data):
+    ncnn = str(device_data / "benchncnn" / "kirin970.txt")
+    tflite = device_data / "tflite_benchmark_model" / "android_cpu_espcn_op_profiling_issue42507.txt"
+    from harness.engines.tools import TOOL_SPECS
+
+    for spec in TOOL_SPECS.values():  # the names `python -m harness tools list` shows
+        capture = {"benchncnn": ncnn, "benchmark_model": str(tflite)}.get(spec.file)
+        if capture:
+            by_file, by_parser = cli("parse", "--tool", spec.file, capture), \
+                cli("parse", "--tool", spec.parser, capture)
+            assert by_file.returncode == 0 and by_file.stdout == by_parser.stdout
+    wrong = cli("parse", "--tool", "benchmark_model", ncnn)
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert "is not benchmark_model output" in wrong.stderr and "Traceback" not in wrong.stderr
+    text = tflite.read_text()
+    cut = cli("parse", "--tool", "benchmark_model", "-", stdin=text[:text.index("Inference timings")])
+    assert cut.returncode == 1 and json.loads(cut.stdout)["error_kind"] == "cut_short"
+    assert "cut short" in cut.stderr and "not benchmark_model" not in cut.stderr
+    failed = cli("parse", str(device_data / "tflite_benchmark_model" /
+                              "snapdragon888_xiaomi_mi11_yolov5s_int8_nnapi_qti_default_FAILED.txt"))
+    assert failed.returncode == 1 and "failed before reporting timings" in failed.stderr
+
+
 def test_devices_json_lists_the_host():
     proc = cli("devices", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -7,6 +7,8 @@ MNN benchmark.out and onnxruntime_perf_test.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.parsers import benchncnn, mnn_benchmark, onnxruntime_perf_test
@@ -239,3 +241,66 @@ def test_ort_failed_run_has_error_and_null_latencies():
     result = onnxruntime_perf_test.parse(text)
     assert result["avg_ms"] is None and result["p50_ms"] is None
     assert "Load model failed" in result["error"]
+
+
+# ------------------------------------- "not this tool" vs "cut short" vs "failed"
+DEVICE_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "device-data"
+# tool -> (a real capture of it, the line its summary starts with)
+CAPTURES = {
+    tflite: ("tflite_benchmark_model/android_cpu_espcn_op_profiling_issue42507.txt",
+             "Inference timings in us"),
+    benchncnn: ("benchncnn/kirin970.txt", "          squeezenet  min"),
+    mnn_benchmark: ("mnn_benchmark/kirin960_huawei_p10_20190218_cpu.txt", "[ - ]"),
+    onnxruntime_perf_test: ("onnxruntime_perf_test/android_arm_acl_ep_squeezenet_computelibrary_issue850.txt",
+                            "Average inference time cost"),
+}
+MODULES = list(CAPTURES)
+
+
+def _capture(module) -> tuple[str, str]:
+    relpath, summary = CAPTURES[module]
+    return (DEVICE_DATA / relpath).read_text(encoding="utf-8"), summary
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_real_output_cut_before_its_summary_is_cut_short(module):
+    text, summary = _capture(module)
+    result = module.parse(text[:text.index(summary)])
+    assert result["error_kind"] == "cut_short", result["error"]
+    assert "cut short" in result["error"] and "not " not in result["error"][:4]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_other_tools_output_and_prose_are_not_this_tools_output(module):
+    others = [m for m in MODULES if m is not module]
+    for other in others:
+        result = module.parse(_capture(other)[0])
+        assert result.get("error_kind") == "not_tool_output", (other.__name__, result.get("error"))
+        assert result["error"].startswith("not ")
+    prose = "Hello,\nthis is a README: it has words, a failed attempt and 3 numbers = 1 2 3.\n"
+    assert module.parse(prose)["error_kind"] == "not_tool_output"
+
+
+def test_failed_runs_say_so_distinctly():
+    failed = (DEVICE_DATA / "tflite_benchmark_model" /
+              "snapdragon888_xiaomi_mi11_yolov5s_int8_nnapi_qti_default_FAILED.txt").read_text()
+    assert tflite.parse(failed)["error_kind"] == "run_failed"
+    ort = onnxruntime_perf_test.parse("Setting intra_op_num_threads to 1\n"
+                                      "Run failed:Load model from m.onnx failed: Protobuf parsing failed.\n")
+    assert ort["error_kind"] == "run_failed" and "Protobuf parsing failed" in ort["error"]
+    ncnn = benchncnn.parse(NCNN_RUN.split("          squeezenet")[0] + "fopen m.param failed\n"
+                           "network graph not ready\n")
+    assert ncnn["error_kind"] == "run_failed" and "network graph not ready" in ncnn["error"]
+    mnn = mnn_benchmark.parse("MNN benchmark\nForward type: **CPU** thread=4** precision=2\n"
+                              "open /data/local/tmp/none failed: No such file or directory\n"
+                              "--------> Benchmarking... loop = 10, warmup = 10\n")
+    assert mnn["error_kind"] == "run_failed" and "No such file" in mnn["error"]
+
+
+def test_every_device_tool_file_name_is_a_parser_name():
+    from harness import parsers
+    from harness.engines.tools import TOOL_SPECS
+
+    for spec in TOOL_SPECS.values():
+        assert parsers.ALIASES.get(spec.file, spec.file) == spec.parser, spec.file
+        assert parsers.parse(spec.file, "") == parsers.parse(spec.parser, "")

@@ -1,7 +1,8 @@
 """One frozen ``RunConfig`` built from pytest options and ``[tool.edgelab]`` in pyproject.toml.
 
 Option values are parsed as soon as argparse reads them (``type=parse_*``), so a bad value is a
-usage error naming the option before anything runs.
+usage error naming the option before anything runs. ``[tool.edgelab]`` values go through the same
+parsers (``check_lab_table``): both front doors accept and refuse the same values.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ DEFAULTS: dict[str, Any] = {
 
 
 def parse_csv(text: str) -> tuple[str, ...]:
-    items = tuple(part.strip() for part in text.split(",") if part.strip())
+    """Comma-separated names, each once, in the order given (``a,b,a`` is ``a,b``): a name
+    given twice would otherwise be measured twice under two test ids."""
+    items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     if not items:
         raise argparse.ArgumentTypeError("expected a comma-separated list, got nothing")
     return items
@@ -66,6 +69,16 @@ def parse_seconds(text: str) -> float:
     return value
 
 
+def parse_non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
 def parse_host_port(text: str) -> str:
     host, sep, port = text.strip().rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -73,15 +86,155 @@ def parse_host_port(text: str) -> str:
     return f"{host or '127.0.0.1'}:{port}"
 
 
+INPUT_SHAPE_FORMAT = "NAME=DIMS, DIMS positive integers joined by x (e.g. x=1x3x48x192)"
+
+
+def parse_input_shapes(text: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``x=1x3x48x192[,y=1x10]`` -> ((name, dims), ...). The name is the model's input name;
+    ``rpartition`` keeps names that contain ``=`` whole."""
+    shapes = []
+    for part in (p.strip() for p in text.split(",")):
+        name, sep, dims = part.rpartition("=")
+        values = dims.strip().lower().split("x")
+        if not sep or not name.strip() or not all(v.strip().isdigit() and int(v) > 0 for v in values):
+            raise argparse.ArgumentTypeError(f"{part!r} is not {INPUT_SHAPE_FORMAT}")
+        shapes.append((name.strip(), tuple(int(v) for v in values)))
+    return tuple(shapes)
+
+
+def merge_input_shapes(groups) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """One entry per input name from repeated ``--input-shape`` options; two different shapes
+    for one name is a mistake, not something to resolve by order."""
+    merged: dict[str, tuple[int, ...]] = {}
+    for name, dims in (pair for group in groups or () for pair in group):
+        if merged.setdefault(name, dims) != dims:
+            raise UsageError(f"--input-shape {name}: given twice, as {format_dims(merged[name])} "
+                             f"and {format_dims(dims)}; give one shape per input")
+    return tuple(merged.items())
+
+
+def format_dims(dims) -> str:
+    return "x".join(str(d) for d in dims)
+
+
 def read_pyproject_defaults(rootdir: Path) -> dict[str, Any]:
+    """``[tool.edgelab]`` checked and normalised (lists as tuples), or {} without a pyproject.
+
+    A broken file is an error, not an empty table: silently ignoring it would run with the
+    built-in defaults while the user believes their lab settings apply."""
     path = Path(rootdir) / "pyproject.toml"
     if not path.is_file():
         return {}
     try:
         data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError:
-        return {}
-    return data.get("tool", {}).get("edgelab", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{_shown(path)} is not valid TOML ({exc}): fix it, [tool.edgelab] "
+                         f"is read from it") from None
+    table = data.get("tool", {}).get("edgelab", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{_shown(path)} [tool.edgelab] must be a table of settings, got "
+                         f"{_toml(table)}")
+    return check_lab_table(table, _shown(path))
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _toml(value: Any) -> str:
+    """A value as it is spelled in the TOML file (JSON agrees for strings, numbers, arrays)."""
+    import json
+
+    return json.dumps(value, default=str)
+
+
+def _names_or_none(text: str) -> tuple[str, ...]:
+    return parse_csv(text) if text.strip() else ()
+
+
+def _path_text(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path")
+    return text
+
+
+# [tool.edgelab] key -> (the command-line parser it shares, what is allowed). Lists take a TOML
+# array or a comma-separated string, like the command line.
+_LISTS = "(an array or a comma-separated string)"
+LAB_KEYS: dict[str, tuple[Any, str]] = {
+    "models": (parse_csv, f"a non-empty list of model names or .onnx/.tflite paths {_LISTS}"),
+    "variants": (parse_csv, f"a non-empty list of variant names {_LISTS}"),
+    "engines": (_names_or_none, f"a list of engine names, empty for all {_LISTS}"),
+    "devices": (parse_csv, f"a non-empty list of device ids, or all {_LISTS}"),
+    "warmup": (parse_non_negative_int, "an integer >= 0"),
+    "iterations": (parse_positive_int, "an integer >= 1"),
+    "threads": (parse_positive_int, "an integer >= 1"),
+    "min_time_s": (parse_seconds, "a number of seconds >= 0"),
+    "timeout_s": (parse_seconds, "a number of seconds >= 0"),
+    "report_dir": (_path_text, "a directory path (string)"),
+    "manifest": (_path_text, "a file path (string)"),
+    "noise_other_cpu_pct": (parse_non_negative_float, "a number >= 0 (percent of a core)"),
+    "noise_tail_ratio": (parse_non_negative_float, "a number >= 0 (p90 / median)"),
+    "noise_cv": (parse_non_negative_float, "a number >= 0 (std / mean)"),
+}
+_LIST_KEYS = {"models", "variants", "engines", "devices"}
+_TEXT_KEYS = {"report_dir", "manifest"}
+
+
+def check_lab_table(table: dict[str, Any], source: str = "pyproject.toml") -> dict[str, Any]:
+    """Every ``[tool.edgelab]`` value through the parser its command-line option uses, so both
+    front doors accept and refuse the same values; one line naming key, value and what fits."""
+    where = f"{source} [tool.edgelab]"
+    known = sorted([*LAB_KEYS, "fidelity"])
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {unknown}; valid: {known}")
+    checked: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "fidelity":
+            checked[key] = _check_fidelity(value, f"{source} [tool.edgelab.fidelity]")
+            continue
+        parse, allowed = LAB_KEYS[key]
+        try:
+            checked[key] = parse(_as_option_text(key, value))
+        except (argparse.ArgumentTypeError, TypeError):
+            raise UsageError(f"{where} {key} = {_toml(value)}: must be {allowed}") from None
+    return checked
+
+
+def _as_option_text(key: str, value: Any) -> str:
+    """The text the same setting would have on the command line, or TypeError."""
+    if key in _LIST_KEYS and isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise TypeError(key)
+        return ",".join(value)
+    if isinstance(value, bool) or isinstance(value, (list, dict)):
+        raise TypeError(key)  # true is not 1 iteration, and a table is no number
+    if key in _TEXT_KEYS and not isinstance(value, str):
+        raise TypeError(key)
+    return str(value)
+
+
+def _check_fidelity(table: Any, where: str) -> dict[str, float]:
+    from .models.fidelity import DEFAULT_THRESHOLDS
+
+    if not isinstance(table, dict):
+        raise UsageError(f"{where} must be a table of thresholds, got {_toml(table)}")
+    unknown = sorted(set(table) - set(DEFAULT_THRESHOLDS))
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {unknown}; valid: {sorted(DEFAULT_THRESHOLDS)}")
+    checked = {}
+    for key, value in table.items():
+        try:
+            if isinstance(value, (bool, list, dict)):
+                raise TypeError(key)
+            checked[key] = parse_non_negative_float(str(value))
+        except (argparse.ArgumentTypeError, TypeError):
+            raise UsageError(f"{where} {key} = {_toml(value)}: must be a number >= 0") from None
+    return checked
 
 
 @dataclass(frozen=True)
@@ -103,6 +256,8 @@ class RunConfig:
     run_id: str = ""
     noise: dict[str, float] = field(default_factory=dict)
     fidelity: Any = None  # fidelity.Thresholds from [tool.edgelab.fidelity]
+    # --input-shape: (input name, dims) for models whose inputs have dynamic dims
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def with_run_id(self, run_id: str) -> "RunConfig":
         return replace(self, run_id=run_id)
@@ -127,10 +282,6 @@ def build_config(option, rootdir: Path) -> RunConfig:
     cache = getattr(option, "edgelab_cache", None)
     from .models.fidelity import Thresholds
 
-    try:
-        thresholds = Thresholds.from_table(lab.get("fidelity"))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"pyproject.toml {exc}") from None
     return RunConfig(
         rootdir=Path(rootdir),
         devices=tuple(getattr(option, "edgelab_device", None) or lab.get("devices") or ("host",)),
@@ -147,5 +298,6 @@ def build_config(option, rootdir: Path) -> RunConfig:
         cache_dir=Path(cache) if cache else None,
         baseline=Path(option.edgelab_baseline) if getattr(option, "edgelab_baseline", None) else None,
         noise={k: float(lab[k]) for k in ("noise_other_cpu_pct", "noise_tail_ratio", "noise_cv")},
-        fidelity=thresholds,
+        fidelity=Thresholds.from_table(lab.get("fidelity")),  # checked by check_lab_table
+        input_shapes=merge_input_shapes(getattr(option, "edgelab_input_shape", None)),
     )

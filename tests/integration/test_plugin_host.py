@@ -102,13 +102,19 @@ def test_manifest_hash_mismatch_runs_nothing(tmp_path, repo_root, model_files):
     assert not (tmp_path / "r").exists() or not list((tmp_path / "r").glob("*/results.jsonl"))
 
 
-def test_bad_lab_config_is_a_usage_error(tmp_path):
-    (tmp_path / "pyproject.toml").write_text("[tool.edgelab.fidelity]\nmin_cosine = 0.99\ncolour = 1\n")
+@pytest.mark.parametrize("body, message", [
+    ("[tool.edgelab.fidelity]\nmin_cosine = 0.99\ncolour = 1\n",
+     "[tool.edgelab.fidelity]: unknown key(s) ['colour']"),
+    ('[tool.edgelab]\nnoise_cv = "high"\n',
+     'pyproject.toml [tool.edgelab] noise_cv = "high": must be a number >= 0'),
+])
+def test_bad_lab_config_is_a_usage_error(tmp_path, body, message):
+    (tmp_path / "pyproject.toml").write_text(body)
     (tmp_path / "test_lab.py").write_text("def test_lab(bench):\n    pass\n")
     proc = run_pytest(["--device=host", "test_lab.py"], cwd=tmp_path)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 4 and "[tool.edgelab.fidelity]: unknown key(s) ['colour']" in output
-    assert "Traceback" not in output
+    assert proc.returncode == 4 and message in output, output[-2000:]
+    assert "Traceback" not in output and "INTERNALERROR" not in output
 
 
 def test_a_broken_report_loses_no_record(tmp_path, model_files, repo_root):

@@ -1,4 +1,5 @@
 import argparse
+import re
 
 import pytest
 
@@ -6,6 +7,7 @@ from harness.config import (build_config, parse_csv, parse_non_negative_int, par
                             parse_seconds)
 from harness.errors import UsageError
 from harness.models.manifest import adhoc_model, load_manifest
+from tests.conftest import REPO
 
 
 @pytest.mark.parametrize("parse, text", [
@@ -29,6 +31,63 @@ def test_pyproject_defaults_then_options(repo_root):
     assert config.iterations == 7 and config.devices == ("all",)
     assert config.warmup == 10 and config.threads == 1  # from [tool.edgelab]
     assert config.report_dir == repo_root / "reports"
+
+
+def _lab(tmp_path, body: str):
+    (tmp_path / "pyproject.toml").write_text(body)
+    return build_config(argparse.Namespace(), tmp_path)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("iterations = 0", r"\[tool.edgelab\] iterations = 0: must be an integer >= 1$"),
+    ("warmup = -5", r"\[tool.edgelab\] warmup = -5: must be an integer >= 0$"),
+    ("threads = 0", r"\[tool.edgelab\] threads = 0: must be an integer >= 1$"),
+    ('iterations = "abc"', r'\[tool.edgelab\] iterations = "abc": must be an integer >= 1$'),
+    ("iterations = true", r"iterations = true: must be an integer >= 1$"),
+    ('noise_cv = "high"', r'\[tool.edgelab\] noise_cv = "high": must be a number >= 0'),
+    ("timeout_s = -1", r"timeout_s = -1: must be a number of seconds >= 0$"),
+    ("models = []", r"models = \[\]: must be a non-empty list of model names"),
+    ("variants = [1, 2]", r"variants = \[1, 2\]: must be a non-empty list of variant names"),
+    ("report_dir = 5", r"report_dir = 5: must be a directory path"),
+    ("colour = 1", r"\[tool.edgelab\]: unknown key\(s\) \['colour'\]; valid: \['devices', 'engines', "
+                   r"'fidelity', 'iterations', 'manifest', 'min_time_s', 'models', 'noise_cv'"),
+    ('[tool.edgelab.fidelity]\nmin_iou = "half"',
+     r'\[tool.edgelab.fidelity\] min_iou = "half": must be a number >= 0$'),
+])
+def test_pyproject_values_are_checked_like_options(tmp_path, body, message):
+    if not body.startswith("["):
+        body = "[tool.edgelab]\n" + body
+    with pytest.raises(UsageError, match=r"^pyproject.toml |/pyproject.toml ") as info:
+        _lab(tmp_path, body + "\n")
+    assert re.search(message, str(info.value)), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_broken_pyproject_is_an_error_not_silently_defaults(tmp_path):
+    with pytest.raises(UsageError, match=r"pyproject.toml is not valid TOML \(.*line 1"):
+        _lab(tmp_path, "[tool.edgelab\niterations = 3\n")
+
+
+def test_pyproject_lists_take_an_array_or_a_comma_separated_string(tmp_path):
+    config = _lab(tmp_path, '[tool.edgelab]\nmodels = "ppocr_cls"\nengines = "onnxruntime, tflite"\n'
+                            'variants = ["fp32", "int8", "fp32"]\ndevices = "all"\niterations = "7"\n')
+    assert config.models == ("ppocr_cls",)  # not the model 'p', 'p', 'o', ...
+    assert config.engines == ("onnxruntime", "tflite")
+    assert config.variants == ("fp32", "int8") and config.devices == ("all",)
+    assert config.iterations == 7
+    assert _lab(tmp_path, "[tool.edgelab]\nengines = []\n").engines == ()  # empty: every engine
+
+
+def test_repeated_names_are_measured_once_in_the_order_given():
+    """--engine=onnxruntime,onnxruntime used to make two cells (ids ...onnxruntime0/1)."""
+    assert parse_csv("onnxruntime,tflite,onnxruntime") == ("onnxruntime", "tflite")
+    opts = argparse.Namespace(edgelab_engine=parse_csv("onnxruntime,onnxruntime"),
+                              edgelab_variant=parse_csv("fp32,int8,fp32"),
+                              edgelab_device=parse_csv("host,host"),
+                              edgelab_model=parse_csv("ppocr_cls, ppocr_cls"))
+    config = build_config(opts, REPO)
+    assert (config.engines, config.variants) == (("onnxruntime",), ("fp32", "int8"))
+    assert (config.devices, config.models) == (("host",), ("ppocr_cls",))
 
 
 def test_repo_manifest_loads_with_real_sources(repo_root):

@@ -29,6 +29,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--variant", dest="edgelab_variant", type=cfg.parse_csv, default=None, metavar="NAMES",
         help="model variants: fp32, fp16, int8, int8-dynamic, int8-weight (default: "
              "[tool.edgelab] variants, all five; build them with `python -m harness models build`)")
+    add("--input-shape", dest="edgelab_input_shape", type=cfg.parse_input_shapes, action="append",
+        default=None, metavar="NAME=DIMS",
+        help="shape of a model input with dynamic dims, e.g. x=1x3x48x192 (repeatable or "
+             "comma-separated); without it such dims are guessed (1x3x224x224) and the report "
+             "says so")
     add("--warmup", dest="edgelab_warmup", type=cfg.parse_non_negative_int, default=None,
         metavar="N", help="untimed iterations before timing (default 10)")
     add("--iterations", dest="edgelab_iterations", type=cfg.parse_positive_int, default=None,

@@ -59,7 +59,7 @@ def timed_loop(model, iterations: int, min_time_s: float, max_iterations: int) -
 
 def measure(spec: dict) -> dict:
     from harness.engines import get_engine
-    from harness.models.inputs import make_feed
+    from harness.models.inputs import guessed_dims, make_feed
     from harness.models.manifest import InputSpec
 
     import psutil
@@ -73,8 +73,8 @@ def measure(spec: dict) -> dict:
         result["load_ms"] = (time.perf_counter_ns() - start) / 1e6
         result["backend"] = model.backend
         stage = "inputs"
-        input_spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in spec["input"].items()})
+        input_spec = InputSpec.from_dict(spec["input"])
+        result["input_shape_guessed"] = guessed_dims(model.inputs, input_spec)
         feed, result["input_source"] = make_feed(model.inputs, input_spec)
         result["input_shapes"] = {k: list(v.shape) for k, v in feed.items()}
         model.set_inputs(feed)

@@ -17,11 +17,13 @@ from ..devices.android import abis_of
 from .elf import ElfError, page_size_warning, read_elf_file
 from ..errors import InfraError, MeasurementError, Unsupported
 from ..models.fetch import default_cache_dir
+from ..models.inputs import declared_inputs, guessed_dims
 from ..models.manifest import ModelSpec
 from .tools import TOOL_SPECS, Tool, ToolCache, choose_tool, describe_abis
 from ..models.variants import Artifact
 from . import tool_cli
 from .base import RawRun, RunSettings
+from .hostrun import input_guess_extra
 
 DEVICE_ROOT = "/data/local/tmp/edgelab"
 _TAIL = 1200
@@ -88,6 +90,7 @@ def _deploy_model(device, engine: str, artifact: Artifact, spec: ModelSpec,
         derived = default_cache_dir() / "derived" / artifact.sha256[:16]
         free_dims, renamed = tool_cli.onnx_free_dims(local, spec.input, derived)
         extra["free_dims"] = dict(free_dims)
+        extra.update(input_guess_extra(guessed_dims(declared_inputs(local, "onnx"), spec.input)))
         if renamed is not None:
             extra["model_rewritten"] = ("unnamed dynamic input dims named edgelab_dim_N so that "
                                         "onnxruntime_perf_test -f can set them")
@@ -100,13 +103,16 @@ def _deploy_model(device, engine: str, artifact: Artifact, spec: ModelSpec,
 def _command(engine: str, tool_path: str, model_path: str, artifact: Artifact, spec: ModelSpec,
              settings: RunSettings, extra: dict[str, Any]) -> list[str]:
     if engine == "tflite":
+        declared = declared_inputs(Path(artifact.path), "tflite")
+        extra.update(input_guess_extra(guessed_dims(declared, spec.input)))
         return tool_cli.tflite_argv(tool_path, model_path, settings,
                                     tool_cli.tflite_inputs(Path(artifact.path), spec.input))
     if engine == "onnxruntime":
         return tool_cli.onnxruntime_argv(tool_path, model_path, settings,
                                          list(extra.get("free_dims", {}).items()))
     if engine == "ncnn":
-        return tool_cli.ncnn_argv(tool_path, model_path, settings, spec.input.shape)
+        return tool_cli.ncnn_argv(tool_path, model_path, settings,
+                                  tool_cli.ncnn_input_shape(Path(artifact.path), spec.input))
     if engine == "mnn":
         return tool_cli.mnn_argv(tool_path, model_path.rsplit("/", 1)[0], settings)
     raise Unsupported(f"{engine} has no benchmark tool integration for phones yet")

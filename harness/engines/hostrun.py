@@ -45,8 +45,18 @@ def run_on_host(engine, model_path: Path, input_spec: InputSpec, settings: RunSe
         rss_before_load_mb=result.get("rss_before_load_mb"), engine_version=engine.version(),
         backend=backend, threads=settings.threads, other_cpu_pct=result.get("other_cpu_pct"),
         log=log, extra={"input_source": result.get("input_source"),
-                        "input_shapes": result.get("input_shapes")},
+                        "input_shapes": result.get("input_shapes"),
+                        **input_guess_extra(result.get("input_shape_guessed"))},
     )
+
+
+def input_guess_extra(guessed: dict | None) -> dict:
+    """Record keys for dynamic input dims nobody gave: the guess and why it matters."""
+    if not guessed:
+        return {}
+    from ..models.inputs import guess_warning
+
+    return {"input_shape_guessed": guessed, "input_shape_warning": guess_warning(guessed)}
 
 
 def _run_child(spec_path: Path, timeout_s: float, model_path: Path) -> subprocess.CompletedProcess:

@@ -7,12 +7,14 @@ invents samples: a statistic the tool did not print stays absent.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 from .base import RunSettings
 from ..errors import Unsupported
+from ..models.inputs import concrete_shape, declared_inputs, is_dynamic
 from ..models.manifest import InputSpec
 
 
@@ -66,44 +68,70 @@ def ncnn_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 # -- model input facts the command lines need, read on the host ---------------------------
+# Every dynamic input dim gets the same value a host run would use (models/inputs.py): the shape
+# given for the input (--input-shape, then the manifest), else the guess, which device_tools
+# records. Left alone, the tools would pick their own (perf_test: 1) and time another computation.
 def onnx_free_dims(model: Path, spec: InputSpec,
                    derived_dir: Path) -> tuple[list[tuple[str, int]], Path | None]:
-    """``-f name:value`` pairs for the first input's dynamic dims, from the manifest shape.
+    """``-f name:value`` pairs for the dynamic dims of every input.
 
-    perf_test can only override dims that have a name; unnamed ones ("?") are named
-    ``edgelab_dim_N`` in a copy of the model (in ``derived_dir``, never beside the user's
-    file), else perf_test would run them as 1 and time a different computation.
+    perf_test can only override dims that have a name; unnamed ones ("?", -1) are named
+    ``edgelab_dim_N`` (``edgelab_inK_dim_N`` for input K > 0) in a copy of the model (in
+    ``derived_dir``, never beside the user's file), else perf_test would run them as 1.
     """
-    if spec.shape is None:
+    try:
+        proto = _load_onnx(model)
+    except Unsupported:
+        if spec.shape is None and not spec.shapes:
+            return [], None  # nothing to set without the onnx package; the tool picks
+        raise
+    if proto is None:
         return [], None
+    planned = []  # (input number, dim index, dim proto, value)
+    for number, graph_input in enumerate(_graph_inputs(proto)):
+        dims = graph_input.type.tensor_type.shape.dim
+        shape = concrete_shape(_declared(dims), spec, graph_input.name)
+        planned += [(number, index, dim, int(value))
+                    for index, (dim, value) in enumerate(zip(dims, shape)) if not _fixed(dim)]
+    wanted: dict[str, set[int]] = {}
+    for _, _, dim, value in planned:
+        if dim.dim_param:
+            wanted.setdefault(dim.dim_param, set()).add(value)
+    pairs, renamed = [], False
+    for number, index, dim, value in planned:
+        # -1, "?" (some exporters write it) or one name asked for two sizes cannot be set by name
+        if not _DIM_NAME.fullmatch(dim.dim_param) or len(wanted.get(dim.dim_param, ())) > 1:
+            dim.ClearField("dim_value")
+            dim.dim_param = f"edgelab_dim_{index}" if number == 0 else f"edgelab_in{number}_dim_{index}"
+            renamed = True
+        pairs.append((dim.dim_param, value))
+    pairs = list(dict.fromkeys(pairs))
+    return pairs, (_write_named(proto, model, derived_dir) if renamed else None)
+
+
+def _load_onnx(model: Path):
+    """The model's graph, or None for a file onnx cannot parse (the tool's to report)."""
     try:
         import onnx
     except ImportError:  # without it the tool would silently run dynamic dims as 1
         raise Unsupported("onnxruntime_perf_test needs the model's dynamic input dims, which "
                           "edgelab reads with the onnx package: pip install onnx") from None
-    proto = onnx.load(str(model), load_external_data=False)
-    graph_inputs = [i for i in proto.graph.input
-                    if i.name not in {init.name for init in proto.graph.initializer}]
-    if not graph_inputs:
-        return [], None
-    dims = graph_inputs[0].type.tensor_type.shape.dim
-    wanted: dict[str, set[int]] = {}
-    for dim, value in zip(dims, spec.shape):
-        if not _fixed(dim) and dim.dim_param:
-            wanted.setdefault(dim.dim_param, set()).add(int(value))
-    pairs, renamed = [], False
-    for index, (dim, value) in enumerate(zip(dims, spec.shape)):
-        if _fixed(dim):
-            continue
-        # -1, "?" (some exporters write it) or one name asked for two sizes cannot be set by name
-        if not _DIM_NAME.fullmatch(dim.dim_param) or len(wanted.get(dim.dim_param, ())) > 1:
-            dim.ClearField("dim_value")
-            dim.dim_param = f"edgelab_dim_{index}"
-            renamed = True
-        pairs.append((dim.dim_param, int(value)))
-    pairs = list(dict.fromkeys(pairs))
-    if not renamed:
-        return pairs, None
+    try:
+        return onnx.load(str(model), load_external_data=False)
+    except Exception:  # DecodeError and friends: onnx has no common base class for them
+        return None
+
+
+def _graph_inputs(proto) -> list:
+    weights = {init.name for init in proto.graph.initializer}
+    return [i for i in proto.graph.input if i.name not in weights]
+
+
+def _declared(dims) -> tuple:
+    return tuple(d.dim_value if _fixed(d) else (d.dim_param or None) for d in dims)
+
+
+def _write_named(proto, model: Path, derived_dir: Path) -> Path:
     out = derived_dir / f"{model.stem}.named-dims.onnx"
     data = proto.SerializeToString()
     if not out.is_file() or out.read_bytes() != data:
@@ -111,7 +139,7 @@ def onnx_free_dims(model: Path, spec: InputSpec,
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(out)
-    return pairs, out
+    return out
 
 
 def _fixed(dim) -> bool:
@@ -120,18 +148,23 @@ def _fixed(dim) -> bool:
 
 
 def tflite_inputs(model: Path, spec: InputSpec) -> list[tuple[str, tuple[int, ...]]]:
-    """(name, shape) of the first input when the manifest gives its shape (dynamic models)."""
-    if spec.shape is None:
-        return []
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
-        except ImportError:
-            return []  # the tool then uses the model's own input shape
-    details = Interpreter(model_path=str(model)).get_input_details()
-    return [(details[0]["name"], tuple(spec.shape))] if details else []
+    """(name, shape) for ``--input_layer_shape``: inputs with a given shape or dynamic dims."""
+    return [(t.name, concrete_shape(t.shape, spec, t.name))
+            for t in declared_inputs(model, "tflite")
+            if spec.shape_for(t.name) is not None or any(is_dynamic(d) for d in t.shape)]
+
+
+def ncnn_input_shape(param: Path, spec: InputSpec) -> tuple[int, ...] | None:
+    """benchncnn's ``shape=`` for the first input: given for its source (ONNX) name, else the
+    manifest's, else what the build converted it with (the .inputs.json sidecar)."""
+    sidecar = param.with_name(param.stem + ".inputs.json")
+    first = {}
+    if sidecar.is_file():
+        first = (json.loads(sidecar.read_text()).get("inputs") or [{}])[0]
+    given = spec.shape_for(first.get("onnx_name"))
+    if given is not None:
+        return tuple(given)
+    return tuple(first["shape"]) if first.get("shape") else None
 
 
 # -- parsed output -> run figures ---------------------------------------------------------

@@ -1,13 +1,14 @@
 """``models/manifest.toml``: which source models exist, where they come from, what they eat.
 
 A model can also be given ad hoc as a file path (``--model ./mine.onnx``): it then has no
-package or checksum and its input shape is read from the model itself.
+package or checksum, its name is the file's stem and its input shape is read from the model
+itself; ``--input-shape NAME=DIMS`` fixes dims the model leaves dynamic (``InputSpec.shapes``).
 """
 from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,26 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class InputSpec:
-    shape: tuple[int, ...] | None = None
+    shape: tuple[int, ...] | None = None  # manifest: the shape of every input
     layout: str = "NCHW"
     image: str = "astronaut"
     range: tuple[float, float] = (0.0, 1.0)
+    # --input-shape: (input name, dims) pairs; they win over ``shape`` for the inputs they name
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def shape_for(self, name: str | None) -> tuple[int, ...] | None:
+        """The shape the user gave for this input, or None (then dynamic dims are guessed)."""
+        return dict(self.shapes).get(name, self.shape) if name is not None else self.shape
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "InputSpec":
+        """Back from ``dataclasses.asdict`` after a JSON round trip (lists instead of tuples)."""
+        shape = data.get("shape")
+        return cls(shape=tuple(shape) if shape else None, layout=data.get("layout", "NCHW"),
+                   image=data.get("image", "astronaut"),
+                   range=tuple(data.get("range", (0.0, 1.0))),
+                   shapes=tuple((str(n), tuple(int(d) for d in dims))
+                                for n, dims in data.get("shapes") or ()))
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,7 @@ class ModelSpec:
     licence: str = ""
     path: Path | None = None  # local file models (ad hoc or manifest `path = ...`)
     input: InputSpec = field(default_factory=InputSpec)
+    adhoc: bool = False  # given as a file path (--model ./mine.onnx), not a manifest entry
 
     @property
     def filename(self) -> str:
@@ -56,9 +74,13 @@ class ModelSpec:
         return self.path.name if self.path else f"{self.name}.{self.format}"
 
     def as_dict(self) -> dict[str, Any]:
+        # the shapes a run fed are in each record's extra.input_shapes
         return {"name": self.name, "format": self.format, "task": self.task,
                 "source": self.package or (str(self.path) if self.path else None),
                 "sha256": self.sha256}
+
+    def with_input_shapes(self, shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> "ModelSpec":
+        return replace(self, input=replace(self.input, shapes=tuple(shapes)))
 
 
 def sha256_file(path: Path) -> str:
@@ -128,4 +150,26 @@ def adhoc_model(path_text: str) -> ModelSpec:
     if not path.is_file():
         raise UsageError(f"--model {path_text}: no such file")
     layout = "NHWC" if fmt == "tflite" else "NCHW"
-    return ModelSpec(name=path.stem, format=fmt, path=path, input=InputSpec(layout=layout))
+    return ModelSpec(name=path.stem, format=fmt, path=path, input=InputSpec(layout=layout),
+                     adhoc=True)
+
+
+def is_model_path(name: str) -> bool:
+    """``--model`` takes manifest names and file paths; a path has a suffix and exists or has a
+    directory part (so a typo'd ``./mine.onxx`` gets "unknown file type", not "unknown model")."""
+    return bool(Path(name).suffix) and (Path(name).exists() or "/" in name)
+
+
+def resolve_model(name: str, manifest: dict[str, ModelSpec]) -> ModelSpec:
+    """A ``--model`` value: a manifest entry or a local file (the same rule for ``pytest`` and
+    ``python -m harness models``, so a model one front door takes the other takes too)."""
+    if name in manifest:
+        return manifest[name]
+    if not is_model_path(name):
+        raise UsageError(f"--model: unknown model {name!r}; valid: {', '.join(manifest)} "
+                         f"(or a path to a .onnx/.tflite file)")
+    spec = adhoc_model(name)
+    if spec.name in manifest:  # one name would stand for two files in records and variants.json
+        raise UsageError(f"--model {name}: its name {spec.name!r} is a model of the manifest; "
+                         f"rename the file (e.g. {spec.name}_local{Path(name).suffix})")
+    return spec

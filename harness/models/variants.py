@@ -9,6 +9,7 @@ variant is ``unsupported`` with the recorded reason (no converter, conversion fa
 """
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,21 @@ def source_artifact(model: ModelSpec, source_path: Path) -> Artifact:
                     model.sha256 or _cached_sha256(source_path), source_path.stat().st_size)
 
 
+def build_command(model: ModelSpec, build_dir: Path | None = None) -> str:
+    """The command that builds ``model``'s variants where this run looks for them, ready to
+    paste: a local file by its absolute path (its name alone is no manifest entry), the input
+    shapes it runs with (they shape calibration and conversion) and a non-default build dir."""
+    from .build import default_build_dir
+
+    argv = ["python", "-m", "harness", "models", "build", "--model",
+            str(model.path) if model.adhoc and model.path else model.name]
+    for name, dims in model.input.shapes:
+        argv += ["--input-shape", f"{name}={'x'.join(map(str, dims))}"]
+    if build_dir is not None and Path(build_dir).resolve() != default_build_dir().resolve():
+        argv += ["--build-dir", str(build_dir)]
+    return shlex.join(argv)
+
+
 def resolve_artifact(model: ModelSpec, source_path: Path, variant: str, engine_format: str,
                      build_dir: Path | None = None) -> Artifact:
     """The file an engine of ``engine_format`` runs for ``model``/``variant``, or Unsupported."""
@@ -88,7 +104,7 @@ def resolve_artifact(model: ModelSpec, source_path: Path, variant: str, engine_f
     index = _index(build_dir)
     entry = index.get(model.name, variant, engine_format) if index else None
     what = f"{variant} {engine_format} artifact of {model.name}"
-    rebuild = f"`python -m harness models build --model {model.name}`"
+    rebuild = f"`{build_command(model, build_dir)}`"
     if entry is None:
         if variant == "fp32" and engine_format == model.format:
             return source_artifact(model, source_path)  # the source needs no build

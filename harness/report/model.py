@@ -48,7 +48,7 @@ def _build(run_dir: Path, baseline: Path | None) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "summary": summary(info, table, cells, regressions, measured),
+        "summary": _with_input_warnings(summary(info, table, cells, regressions, measured), table),
         "devices": devices(info, table),
         "tables": tables,
         "compat": compat_matrices(table.frame),
@@ -123,6 +123,26 @@ def warnings(frame: pd.DataFrame, cells: pd.DataFrame,
         out.append({"level": "info", "text": f"{len(virtual)} virtual device(s) ({_some(virtual)}): "
                     f"their numbers describe the stand-in, not a phone"})
     return out
+
+
+def _with_input_warnings(summary_data: dict[str, Any], table: RecordTable) -> dict[str, Any]:
+    summary_data["warnings"] = summary_data["warnings"] + input_shape_warnings(table)
+    return summary_data
+
+
+def input_shape_warnings(table: RecordTable) -> list[dict[str, str]]:
+    """Models measured with guessed input dims (dynamic dims nobody fixed with --input-shape):
+    their numbers time the guessed shape. Read from the model identity records carry
+    (``model.input_shape_guessed``), decoded once per model."""
+    guessed = {name: d["input_shape_guessed"] for name, d in table.identities.get("model", {}).items()
+               if isinstance(d.get("input_shape_guessed"), dict) and d["input_shape_guessed"]}
+    if not guessed:
+        return []
+    shapes = "; ".join(f"{model} " + ", ".join(f"{name}={'x'.join(map(str, dims))}"
+                                               for name, dims in inputs.items())
+                       for model, inputs in sorted(guessed.items()))
+    return [{"level": "warn", "text": f"input shapes guessed for dynamic dims ({shapes}): the "
+             f"numbers time these shapes; give the real ones with --input-shape NAME=DIMS"}]
 
 
 def devices(info: dict[str, Any], table: RecordTable) -> list[dict[str, Any]]:

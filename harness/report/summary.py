@@ -72,6 +72,18 @@ def _reason_kind(reason: str) -> str:
     return text[:90]
 
 
+def _guessed_input_lines(records: list[Measurement]) -> list[str]:
+    """Dynamic input dims nobody gave: said at the end too, where people read the numbers."""
+    guessed = {r.model.get("name", ""): r.extra["input_shape_guessed"] for r in records
+               if isinstance(r.extra.get("input_shape_guessed"), dict)}
+    if not guessed:
+        return []
+    return ["input shapes guessed for dynamic dims (the numbers time these; give the real ones "
+            "with --input-shape NAME=DIMS):"] + [
+        f"  {model}: " + ", ".join(f"{name}={'x'.join(map(str, dims))}" for name, dims in inputs.items())
+        for model, inputs in sorted(guessed.items())]
+
+
 def summary_lines(records: list[Measurement], report_model: dict[str, Any] | None = None) -> list[str]:
     if not records:
         return ["no measurements recorded"]
@@ -79,6 +91,7 @@ def summary_lines(records: list[Measurement], report_model: dict[str, Any] | Non
     lines = ["records: " + ", ".join(f"{n} {s}" for s, n in counts.most_common())]
     lines += format_table(HEADER, [_row(r) for r in _shown(records)])
     lines += _unsupported_lines(records)
+    lines += _guessed_input_lines(records)
     for key, title in (("variants", "Variants vs fp32"), ("engines", "Engines side by side")):
         table = (report_model or {}).get("tables", {}).get(key)
         if table and table.get("rows"):

@@ -83,6 +83,8 @@ class CellRunner:
         except Exception as exc:  # a harness bug must still leave a record and let the run go on
             return self._emit(case, suite, test_id, ident, "failed",
                               f"harness error: {type(exc).__name__}: {exc}")
+        if raw.extra.get("input_shape_guessed"):  # about the model as run: the report warns once
+            ident["model"]["input_shape_guessed"] = raw.extra["input_shape_guessed"]
         fidelity = self.fidelity.check(spec, settings.save_outputs)
         return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity)
 

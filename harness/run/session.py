@@ -20,23 +20,19 @@ from ..engines import REGISTRY as ENGINE_REGISTRY
 from ..engines import get_engine
 from ..errors import UsageError
 from ..models.fetch import default_cache_dir, fetch
-from ..models.manifest import ModelSpec, adhoc_model, load_manifest
+from ..models.inputs import check_input_shapes
+from ..models.manifest import ModelSpec, adhoc_model, load_manifest, resolve_model
 from .measure import CellRunner
 from ..results.store import RunStore, new_run_id
 from ..models.variants import VARIANTS
 
 
-def resolve_models(names: tuple[str, ...], manifest: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+def resolve_models(names: tuple[str, ...], manifest: dict[str, ModelSpec],
+                   input_shapes=()) -> dict[str, ModelSpec]:
     chosen: dict[str, ModelSpec] = {}
     for name in names:
-        if name in manifest:
-            chosen[name] = manifest[name]
-        elif Path(name).suffix and (Path(name).exists() or "/" in name):
-            spec = adhoc_model(name)
-            chosen[spec.name] = spec
-        else:
-            raise UsageError(f"--model: unknown model {name!r}; valid: {', '.join(manifest)} "
-                             f"(or a path to a .onnx/.tflite file)")
+        spec = resolve_model(name, manifest).with_input_shapes(input_shapes)
+        chosen[spec.name] = spec
     return chosen
 
 
@@ -68,7 +64,7 @@ class BenchSession:
         engines = config.engines or tuple(ENGINE_REGISTRY)
         check_choices("--engine", engines, list(ENGINE_REGISTRY))
         check_choices("--variant", config.variants, list(VARIANTS))
-        models = resolve_models(config.models, load_manifest(config.manifest))
+        models = resolve_models(config.models, load_manifest(config.manifest), config.input_shapes)
         if config.baseline and not (config.baseline / "results.jsonl").is_file():
             raise UsageError(f"--baseline {config.baseline}: no results.jsonl there; pass an "
                              f"earlier run directory such as reports/<run-id>")
@@ -79,6 +75,8 @@ class BenchSession:
         devices = chosen if chosen is not None else select(found, config.devices)
         cache = config.cache_dir or default_cache_dir()
         paths = {name: fetch(spec, cache, log=log) for name, spec in models.items()}
+        for line in check_input_shapes(models, paths, config.input_shapes):
+            log(f"edgelab: {line}")  # before the run: a guessed shape times another computation
         session = cls(config.with_run_id(new_run_id()), devices, models, paths, engines, notes)
         session.store.create()
         session.hook, session.pytest_config = hook, pytest_config
@@ -94,8 +92,8 @@ class BenchSession:
     @classmethod
     def on_worker(cls, config: RunConfig, data: dict[str, Any]) -> "BenchSession":
         manifest = load_manifest(config.manifest)
-        models = {name: manifest[name] if name in manifest else adhoc_model(data["adhoc"][name])
-                  for name in data["model_paths"]}
+        models = {name: (manifest[name] if name in manifest else adhoc_model(data["adhoc"][name])
+                         ).with_input_shapes(config.input_shapes) for name in data["model_paths"]}
         return cls(config.with_run_id(data["run_id"]),
                    [DeviceInfo.from_dict(d) for d in data["devices"]], models,
                    {k: Path(v) for k, v in data["model_paths"].items()},

@@ -189,3 +189,48 @@ def test_unnamed_dynamic_onnx_dims_are_named_for_perf_test(tmp_path):
                                                   [named], [y])), str(model))
     pairs, renamed = onnx_free_dims(model, InputSpec(shape=(1, 3, 48, 192)), tmp_path / "d2")
     assert pairs == [("batch", 1), ("h", 48), ("w", 192)] and renamed is None
+
+
+def test_given_and_guessed_shapes_reach_the_tool_command_lines(tmp_path, model_files):
+    """--input-shape by input name, else the guess host runs make (perf_test would use 1)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from harness.engines.tool_cli import ncnn_input_shape, onnx_free_dims, tflite_inputs
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                                                  [x], [y])), str(model))
+    given = InputSpec(shapes=(("x", (1, 3, 48, 192)),))
+    assert onnx_free_dims(model, given, tmp_path)[0] == [("batch", 1), ("h", 48), ("w", 192)]
+    assert onnx_free_dims(model, InputSpec(), tmp_path)[0] == [("batch", 1), ("h", 224), ("w", 224)]
+    # LiteRT benchmark_model: --input_layer_shape for the named input
+    face = InputSpec(layout="NHWC", shapes=(("input_1", (1, 192, 192, 3)),))
+    assert tflite_inputs(model_files["face_landmark"], face) == [("input_1", (1, 192, 192, 3))]
+    assert tflite_inputs(model_files["face_landmark"], InputSpec(layout="NHWC")) == []  # all fixed
+    # benchncnn: shape= for the source input the .param's first input came from
+    param = tmp_path / "m.param"
+    (tmp_path / "m.inputs.json").write_text(
+        '{"layout": "NCHW", "inputs": [{"name": "in0", "onnx_name": "x", "shape": [1, 3, 32, 32]}]}')
+    assert ncnn_input_shape(param, InputSpec()) == (1, 3, 32, 32)  # as the build converted it
+    assert ncnn_input_shape(param, given) == (1, 3, 48, 192)
+
+
+def test_phone_records_say_when_the_tools_shape_was_guessed(tmp_path, tools, model_files,
+                                                           monkeypatch):
+    monkeypatch.setenv("EDGELAB_CACHE", str(tmp_path / "cache"))  # the renamed-dims copy goes here
+    output = _capture("onnxruntime_perf_test/android_arm_acl_ep_squeezenet_computelibrary_issue850.txt")
+    device = ScriptedDevice(["arm64-v8a"], output)
+    artifact = Artifact("ppocr_cls", "fp32", "onnx", model_files["ppocr_cls"], "ab" * 32,
+                        model_files["ppocr_cls"].stat().st_size)
+    spec = ModelSpec(name="ppocr_cls", format="onnx")
+    raw = run_with_tool(device, Engine("onnxruntime"), artifact, spec, SETTINGS, tools)
+    assert raw.extra["input_shape_guessed"] == {"x": [1, 3, 224, 224]}
+    assert "-f edgelab_dim_2:224" in " ".join(device.runs[0][0])
+    shaped = ModelSpec(name="ppocr_cls", format="onnx",
+                       input=InputSpec(shapes=(("x", (1, 3, 48, 192)),)))
+    raw = run_with_tool(device, Engine("onnxruntime"), artifact, shaped, SETTINGS, tools)
+    assert "input_shape_guessed" not in raw.extra
+    assert "-f edgelab_dim_2:48 -f edgelab_dim_3:192" in " ".join(device.runs[1][0])

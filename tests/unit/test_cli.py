@@ -67,7 +67,7 @@ def test_models_list_and_unknown_model():
     listed = cli("models", "list")
     assert listed.returncode == 0 and "ppocr_cls" in listed.stdout
     bad = cli("models", "fetch", "--model", "resnet9000")
-    assert bad.returncode == 2 and "unknown model(s) resnet9000; valid:" in bad.stderr
+    assert bad.returncode == 2 and "unknown model 'resnet9000'; valid: ppocr_cls" in bad.stderr
 
 
 def test_report_of_a_non_run_dir(tmp_path):

@@ -1,12 +1,19 @@
 import argparse
+import dataclasses
+import json
 import re
+import shlex
 
 import pytest
 
-from harness.config import (build_config, parse_csv, parse_non_negative_int, parse_positive_int,
-                            parse_seconds)
+from harness.config import (build_config, merge_input_shapes, parse_csv, parse_input_shapes,
+                            parse_non_negative_int, parse_positive_int, parse_seconds)
 from harness.errors import UsageError
-from harness.models.manifest import adhoc_model, load_manifest
+from harness.models.build.calibration import calibration_feeds
+from harness.models.inputs import concrete_shape, guess_warning, guessed_dims, make_feed
+from harness.models.build import default_build_dir
+from harness.models.manifest import InputSpec, TensorSpec, adhoc_model, load_manifest, resolve_model
+from harness.models.variants import build_command
 from tests.conftest import REPO
 
 
@@ -88,6 +95,59 @@ def test_repeated_names_are_measured_once_in_the_order_given():
     config = build_config(opts, REPO)
     assert (config.engines, config.variants) == (("onnxruntime",), ("fp32", "int8"))
     assert (config.devices, config.models) == (("host",), ("ppocr_cls",))
+
+
+def test_input_shape_option_format():
+    assert parse_input_shapes("x=1x3x48x192, y = 1X10") == (("x", (1, 3, 48, 192)), ("y", (1, 10)))
+    assert parse_input_shapes("a=b=2") == (("a=b", (2,)),)  # names may hold '='
+    for bad in ("x", "x=", "=1x3", "x=1x0", "x=1x3xH", "x=1,y", "x=1.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not NAME=DIMS, DIMS positive "
+                                                             "integers joined by x"):
+            parse_input_shapes(bad)
+    assert merge_input_shapes([(("x", (1, 2)),), (("x", (1, 2)), ("y", (3,)))]) == \
+        (("x", (1, 2)), ("y", (3,)))
+    with pytest.raises(UsageError, match="--input-shape x: given twice, as 1x2 and 1x3"):
+        merge_input_shapes([(("x", (1, 2)),), (("x", (1, 3)),)])
+
+
+def test_dynamic_dims_take_the_given_shape_else_a_said_guess():
+    dynamic = [TensorSpec("x", (None, 3, "h", -1), "float32"), TensorSpec("len", (1,), "int64")]
+    guessed = guessed_dims(dynamic, InputSpec())
+    assert guessed == {"x": [1, 3, 224, 224]}  # fixed inputs are no guess
+    assert "x=1x3x224x224" in guess_warning(guessed) and "--input-shape" in guess_warning(guessed)
+    given = InputSpec(shapes=(("x", (1, 3, 48, 192)),))
+    assert guessed_dims(dynamic, given) == {}
+    feed, _ = make_feed(dynamic, given)
+    assert feed["x"].shape == (1, 3, 48, 192) and feed["len"].shape == (1,)
+    misfit = re.escape("input x: shape 1x4x48x192 does not fit the model's ?x3x?x?")
+    with pytest.raises(ValueError, match=misfit):
+        concrete_shape(dynamic[0].shape, InputSpec(shapes=(("x", (1, 4, 48, 192)),)), "x")
+    # INT8 calibration feeds the same shape the benchmarks feed
+    (first,) = calibration_feeds(dynamic[:1], given, count=1)
+    assert first["x"].shape == (1, 3, 48, 192)
+
+
+def test_input_spec_survives_the_trip_to_the_child_process():
+    spec = InputSpec(shape=(1, 8, 8, 3), layout="NHWC", shapes=(("in", (1, 8, 8, 3)),))
+    assert InputSpec.from_dict(json.loads(json.dumps(dataclasses.asdict(spec)))) == spec
+
+
+def test_local_model_file_resolves_like_pytest_and_prints_a_working_build_command(tmp_path):
+    manifest = load_manifest(REPO / "models" / "manifest.toml")
+    (tmp_path / "my model.onnx").write_bytes(b"x")
+    spec = resolve_model(str(tmp_path / "my model.onnx"), manifest)
+    assert spec.adhoc and spec.name == "my model"
+    shaped = spec.with_input_shapes((("x", (1, 3, 48, 192)),))
+    assert shlex.split(build_command(shaped, default_build_dir())) == [
+        "python", "-m", "harness", "models", "build", "--model", str(tmp_path / "my model.onnx"),
+        "--input-shape", "x=1x3x48x192"]
+    assert build_command(manifest["ppocr_cls"], tmp_path / "b").endswith(
+        f"--model ppocr_cls --build-dir {tmp_path / 'b'}")
+    (tmp_path / "ppocr_cls.onnx").write_bytes(b"x")
+    with pytest.raises(UsageError, match="its name 'ppocr_cls' is a model of the manifest"):
+        resolve_model(str(tmp_path / "ppocr_cls.onnx"), manifest)
+    with pytest.raises(UsageError, match="--model: unknown model 'resnet'; valid: ppocr_cls"):
+        resolve_model("resnet", manifest)
 
 
 def test_repo_manifest_loads_with_real_sources(repo_root):

@@ -11,7 +11,8 @@ Index format (``schema_version`` 1)::
         "id", "model", "variant", "format", "precision", "status": "ok"|"unconvertible",
         "reason", "source": {"path", "sha256", "format", "bytes"},
         "converter": {"name", "version"}, "recipe", "key", "path" (relative to the build dir),
-        "sha256", "bytes", "compression_ratio", "build_s", "built_at", "notes"}}}
+        "sha256", "bytes", "compression_ratio", "build_s", "built_at", "notes",
+        "input_shapes" (only when --input-shape gave some: they are part of the key)}}}
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..inputs import concrete_shape, load_image
+from ..inputs import concrete_shape, declared_inputs, load_image
 from .calibration import CALIBRATION_IMAGES
 from .recipe import BuildContext, ConversionError, Recipe, python_tool, require_file, run_tool
 
@@ -66,11 +66,15 @@ def _int8_static(ctx: BuildContext, out: Path) -> Path:
 
 
 def _image_size(ctx: BuildContext) -> tuple[int, int]:
+    """Height and width of the first input as benchmarks feed it (given, else guessed)."""
     spec = ctx.spec.input
-    if spec.shape is None or len(spec.shape) != 4:
-        raise ConversionError("MNN's quantizer calibrates one image input: the manifest must "
-                              "give a 4-D input shape")
-    shape = concrete_shape(spec.shape, spec)
+    inputs = declared_inputs(ctx.source, ctx.source_format)
+    shape = (concrete_shape(inputs[0].shape, spec, inputs[0].name) if inputs
+             else tuple(spec.shape or ()))
+    if len(shape) != 4:
+        raise ConversionError("MNN's quantizer calibrates one image input: it needs a 4-D "
+                              "input shape (give it with --input-shape NAME=NxCxHxW or the "
+                              "manifest's input.shape)")
     return (shape[2], shape[3]) if spec.layout == "NCHW" else (shape[1], shape[2])
 
 

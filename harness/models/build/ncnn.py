@@ -37,7 +37,8 @@ def pnnx_binary() -> Path:
 def input_shapes(ctx: BuildContext) -> list[tuple[str, tuple[int, ...]]]:
     from .onnx_variants import model_inputs
 
-    return [(t.name, concrete_shape(t.shape, ctx.spec.input)) for t in model_inputs(ctx.source)]
+    return [(t.name, concrete_shape(t.shape, ctx.spec.input, t.name))
+            for t in model_inputs(ctx.source)]
 
 
 def _convert(ctx: BuildContext, out: Path, fp16: bool) -> Path:

@@ -95,7 +95,8 @@ def _build_one(ctx: BuildContext, recipe: Recipe, index: VariantIndex) -> tuple[
     version = recipe.version()
     key = build_key(ctx.source_sha256, recipe.converter, version,
                     {"format": recipe.format, "variant": recipe.variant, **recipe.params,
-                     **({"requires": recipe.tool_versions()} if recipe.requires else {})})
+                     **({"requires": recipe.tool_versions()} if recipe.requires else {}),
+                     **_shape_params(ctx.spec)})
     existing = index.get(ctx.spec.name, recipe.variant, recipe.format)
     if index.is_current(existing, key):
         return existing, "cached"
@@ -125,8 +126,17 @@ def _build_one(ctx: BuildContext, recipe: Recipe, index: VariantIndex) -> tuple[
         "source" if recipe.converter == "source" else "built"
 
 
+def _shape_params(spec: ModelSpec) -> dict[str, Any]:
+    """--input-shape values shape calibration and conversion (pnnx's inputshape): another shape
+    is another build. Absent when none is given, so earlier keys stay valid."""
+    if not spec.input.shapes:
+        return {}
+    return {"input_shapes": {name: list(dims) for name, dims in spec.input.shapes}}
+
+
 def _base_entry(ctx: BuildContext, recipe: Recipe, version: str | None, key: str) -> dict:
     return {"id": entry_id(ctx.spec.name, recipe.variant, recipe.format), "model": ctx.spec.name,
+            **_shape_params(ctx.spec),
             "variant": recipe.variant, "format": recipe.format, "precision": recipe.precision,
             "source": {"path": str(ctx.source), "sha256": ctx.source_sha256,
                        "format": ctx.source_format, "bytes": ctx.source.stat().st_size},

@@ -8,7 +8,12 @@ Pooling rules (docs/report.md says the same for readers):
   of those medians when k >= 6, else [lowest record CI low, highest record CI high] (too few
   repeats for an interval of medians, so take the conservative union of their own intervals);
 - box plot: quartiles and Tukey whiskers (1.5 IQR) of all samples pooled, computed for every
-  cell at once with one sort instead of a Python loop per cell.
+  cell at once with one sort instead of a Python loop per cell;
+- tool summaries (phone tools print mean/min/max/std, no samples): the cell's figure is the
+  tool's mean (k records: their mean weighted by iterations), min of mins, max of maxes; no CI
+  and no quartiles, since one printed mean per record is no sample distribution to take them
+  from. ``central_ms`` is the one figure tables compare: the median, else that tool mean, and
+  ``central_kind`` says which.
 """
 from __future__ import annotations
 
@@ -19,14 +24,17 @@ import pandas as pd
 
 from ..results.stats import median_ci95
 from .frame import RecordTable
+from .outputs import outputs_labels
 
 KEY = ["device", "abi", "model", "variant", "engine", "governor", "threads"]
 SEVERITY = {"ok": 0, "skipped": 1, "unsupported": 2, "infra_error": 3, "failed": 4}
+MEDIAN, TOOL_MEAN = "median", "tool mean"  # central_kind: what central_ms is
 
 
 def latency_records(frame: pd.DataFrame) -> pd.DataFrame:
-    """Records that measured latency, not a compat probe (3 iterations), with a median: ok ones
-    and those failed only on output drift (their speed is a finding too: fast but wrong).
+    """Records that measured latency, not a compat probe (3 iterations), with a median or a
+    tool's mean: ok ones and those failed only on output drift (their speed is a finding too:
+    fast but wrong).
     The model computes this once and hands it to build_cells and warnings (~0.1 s at 100k)."""
     # numpy compares on the object arrays: pandas' string-dtype == is ~2.5x slower per column;
     # missing text (NaN) compares unequal either way
@@ -34,7 +42,7 @@ def latency_records(frame: pd.DataFrame) -> pd.DataFrame:
     drifted = (status == "failed") & (frame["fid_ok"].to_numpy() == 0)
     measured = (status == "ok") | drifted
     suite = np.asarray(frame["suite"], dtype=object)
-    return frame[measured & (suite != "compat") & frame["median_ms"].notna().to_numpy()]
+    return frame[measured & (suite != "compat") & frame["central_ms"].notna().to_numpy()]
 
 
 def _distinct_text(recs: pd.DataFrame, codes: np.ndarray, column: str, ncells: int) -> np.ndarray:
@@ -55,7 +63,8 @@ def build_cells(table: RecordTable, recs: pd.DataFrame | None = None) -> pd.Data
         recs = latency_records(table.frame)
     grouped = recs.groupby(KEY, dropna=False, sort=True)
     cells = grouped.agg(
-        records=("median_ms", "size"), median_ms=("median_ms", "median"),
+        records=("central_ms", "size"), median_ms=("median_ms", "median"),
+        tool_records=("tool_summary", "sum"), std_ms=("std_ms", "median"),
         ci_low_min=("ci95_low_ms", "min"), ci_high_max=("ci95_high_ms", "max"),
         p90_ms=("p90_ms", "median"), p99_ms=("p99_ms", "median"), min_ms=("min_ms", "min"),
         max_ms=("max_ms", "max"), cv=("cv", "median"), n=("n", "sum"), load_ms=("load_ms", "median"),
@@ -65,27 +74,55 @@ def build_cells(table: RecordTable, recs: pd.DataFrame | None = None) -> pd.Data
         noisy_records=("noisy", "sum"), virtual=("virtual", "any"), charging=("charging", "any"),
         throttled=("throttled", "any"), variant_bytes=("variant_bytes", "max"),
         fid_cosine=("fid_cosine", "min"), fid_agree=("fid_agree", "min"),
-        fid_nme=("fid_nme", "max"), fid_ok=("fid_ok", "min"),
+        fid_nme=("fid_nme", "max"), fid_ok=("fid_ok", "min"), host_fid_ok=("host_fid_ok", "min"),
         model_task=("model_task", "first"), trace_records=("has_trace", "sum"),
     ).reset_index()
     codes = grouped.ngroup().to_numpy()
-    for column in ("engine_version", "engine_backend", "noise_reason"):
+    for column in ("engine_version", "engine_backend", "noise_reason", "tool"):
         cells[column] = _distinct_text(recs, codes, column, len(cells))
+    cells["mean_ms"] = _tool_mean(recs, codes, len(cells))
+    _central(cells)
+    cells["outputs"] = outputs_labels(cells["fid_ok"], cells["host_fid_ok"])
     cells["ci95_low_ms"], cells["ci95_high_ms"] = cells["ci_low_min"], cells["ci_high_max"]
     _ci_of_medians(cells, recs["median_ms"].to_numpy(), codes)
-    box = _pooled_box(table, recs.index.to_numpy(), codes, len(cells))
+    samples = ~recs["tool_summary"].to_numpy()  # a tool's one printed mean is not a sample
+    box = _pooled_box(table, recs.index.to_numpy()[samples], codes[samples], len(cells))
     for i, name in enumerate(("box_lo", "box_q1", "box_med", "box_q3", "box_hi")):
         cells[name] = box[:, i]
-    no_samples = cells["box_med"].isna()  # tools that report only summaries: min / median / max
+    no_samples = cells["box_med"].isna()  # tools that report only summaries: min / mean / max
     cells.loc[no_samples, "box_lo"] = cells.loc[no_samples, "min_ms"]
-    cells.loc[no_samples, "box_med"] = cells.loc[no_samples, "median_ms"]
+    cells.loc[no_samples, "box_med"] = cells.loc[no_samples, "central_ms"]
     cells.loc[no_samples, "box_hi"] = cells.loc[no_samples, "max_ms"]
     return cells.drop(columns=["ci_low_min", "ci_high_max"])
 
 
+def _tool_mean(recs: pd.DataFrame, codes: np.ndarray, ncells: int) -> np.ndarray:
+    """Per cell, its tool means pooled over repeats, weighted by iterations: the mean of all
+    their iterations (NaN for cells without one)."""
+    mean = recs["mean_ms"].to_numpy(dtype=float)
+    used = recs["tool_summary"].to_numpy(dtype=bool) & ~np.isnan(mean)
+    weight = np.where(used, np.nan_to_num(recs["n"].to_numpy(dtype=float), nan=1.0), 0.0)
+    total = np.bincount(codes, weights=np.where(used, mean, 0.0) * weight, minlength=ncells)
+    iterations = np.bincount(codes, weights=weight, minlength=ncells)
+    return np.divide(total, iterations, out=np.full(ncells, np.nan), where=iterations > 0)
+
+
+def _central(cells: pd.DataFrame) -> None:
+    """central_ms / central_kind and summary_by of each cell. A cell is a tool summary when
+    every record of it is one (a phone's cells are all timed by its tools)."""
+    tool = (cells["tool_records"] == cells["records"]).to_numpy()
+    cells["tool_summary"] = tool
+    cells["central_ms"] = np.where(tool, cells["mean_ms"], cells["median_ms"])
+    cells["central_kind"] = np.where(tool, TOOL_MEAN, MEDIAN).astype(object)
+    cells["summary_by"] = [
+        "summary" + (f" of {n:.0f} iterations" if pd.notna(n) else "") + f" by {by or 'the tool'}"
+        if is_tool else "" for is_tool, n, by in zip(tool, cells["n"], cells["tool"])]
+    # no interval of a median from printed means: a tool cell's CI stays empty (records have none)
+
+
 def _ci_of_medians(cells: pd.DataFrame, medians: np.ndarray, codes: np.ndarray) -> None:
     counts = cells["records"].to_numpy()
-    many = np.flatnonzero(counts >= 6)
+    many = np.flatnonzero((counts >= 6) & (cells["tool_records"].to_numpy() == 0))
     if not len(many):
         return
     ordered = medians[np.lexsort((medians, codes))]

@@ -53,6 +53,9 @@ class _Latency(Struct, frozen=True, gc=False):
     iqr_ms: F = None
     cv: F = None
     load_ms: F = None
+    mean_ms: F = None
+    std_ms: F = None
+    summary_only: B = None  # a phone tool's own summary, no samples (engines/device_tools.py)
 
 
 class _Memory(Struct, frozen=True, gc=False):
@@ -77,8 +80,13 @@ class _Fidelity(Struct, frozen=True, gc=False):  # keys as harness/fidelity.py w
     ok: B = None
 
 
+class _Tool(Struct, frozen=True, gc=False):
+    file: T = None
+
+
 class _Extra(Struct, frozen=True, gc=False):
     trace: Any = None
+    tool: _Tool | None = None
 
 
 _NONE = {"cond": _Conditions(), "lat": _Latency(), "mem": _Memory(), "power": _Power(),
@@ -190,6 +198,7 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
         "fid_agree": _first(fid["top1_agreement"], fid["iou"]),
         "fid_nme": fid["landmark_nme"], "fid_ok": fid["ok"],
         "_trace": [r.extra.trace for r in recs],
+        "tool": [r.extra.tool.file if r.extra.tool else None for r in recs],
         "_samples": list(map(bytes, _get(recs, "samples_ms"))),
     }
     for part in ("device", "model", "variant", "engine"):

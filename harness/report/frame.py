@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..results.schema import SchemaError, upgrade
+from .outputs import carry_host_verdicts
 
 try:
     from . import decode as _fast
@@ -26,8 +27,8 @@ except ImportError:  # msgspec missing: every record takes the tolerant route
 
 IDENTITY = ("device", "model", "variant", "engine")
 LATENCY = ("n", "median_ms", "min_ms", "max_ms", "p90_ms", "p99_ms", "ci95_low_ms",
-           "ci95_high_ms", "iqr_ms", "cv", "load_ms")
-RECORD_TEXT = ("suite", "status", "reason", "governor", "noise_reason", "cond_abi")
+           "ci95_high_ms", "iqr_ms", "cv", "load_ms", "mean_ms", "std_ms", "summary_only")
+RECORD_TEXT = ("suite", "status", "reason", "governor", "noise_reason", "cond_abi", "tool")
 RECORD_FLAGS = ("cond_virtual", "charging", "noisy", "throttled")
 RECORD_NUMBERS = ("cond_threads", "temp_c", "other_cpu_pct", *LATENCY, "peak_rss_mb", "power_mw",
                   "energy_direct_mj", "fid_cosine", "fid_max_abs", "fid_agree", "fid_nme", "fid_ok")
@@ -96,9 +97,12 @@ def flatten(rec: dict) -> dict[str, Any]:
         "fid_nme": _num(fid.get("landmark_nme")),
         "fid_ok": float(ok) if isinstance(ok, bool) else None,
         "_trace": _dict(rec.get("extra")).get("trace"),
+        "tool": _dict(_dict(rec.get("extra")).get("tool")).get("file"),
         "_samples": _blob(values),
     }
     out.update({k: _num(lat.get(k)) for k in LATENCY})
+    summary_only = lat.get("summary_only")  # a flag among numbers: 1.0 / 0.0, as msgspec gives it
+    out["summary_only"] = float(summary_only) if isinstance(summary_only, bool) else None
     out.update({f"_{part}": _blob(rec.get(part)) for part in IDENTITY})
     for key in RECORD_TEXT:
         out[key] = _text(out[key])
@@ -126,7 +130,8 @@ def _identity(part: str, blob: bytes) -> dict[str, Any]:
         out.update(model_task=_text(data.get("task")), model_format=_text(data.get("format")))
     elif part == "variant":
         out.update(variant_format=_text(data.get("format")), variant_bytes=_num(data.get("bytes")),
-                   variant_converter=_text(data.get("converter")))
+                   variant_converter=_text(data.get("converter")),
+                   variant_sha256=_text(data.get("sha256")))
     else:
         out.update(engine_version=_text(data.get("version")), engine_backend=_text(data.get("backend")),
                    engine_threads=_num(data.get("threads")))
@@ -258,7 +263,14 @@ def _derive(frame: pd.DataFrame) -> None:
     frame["virtual"] = frame["cond_virtual"] | frame["device_virtual"].astype(bool)
     frame["threads"] = frame["engine_threads"].astype(float).fillna(frame["cond_threads"])
     frame["variant_bytes"] = frame["variant_bytes"].astype(float)
-    frame["energy_mj"] = frame["energy_direct_mj"].fillna(frame["power_mw"] * frame["median_ms"] / 1000.0)
+    # phone tools print a summary, not samples (engines/device_tools.py): their central figure is
+    # the tool's own mean, never called a median; everything else has samples and a median
+    frame["tool_summary"] = (frame["summary_only"] == 1).to_numpy()
+    frame["central_ms"] = frame["median_ms"].where(~frame["tool_summary"], frame["mean_ms"])
+    # records written before the tool's std fed cv: the same figure, std / mean of the tool
+    frame["cv"] = frame["cv"].fillna((frame["std_ms"] / frame["mean_ms"]).where(frame["tool_summary"]))
+    frame["energy_mj"] = frame["energy_direct_mj"].fillna(frame["power_mw"] * frame["central_ms"] / 1000.0)
+    carry_host_verdicts(frame)
 
 
 def _samples(raw: list[bytes]) -> tuple[np.ndarray, np.ndarray]:  # (values, lengths)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import svg
-from .tables import col, table
+from .tables import central_columns, col, table
 
 GROUP = ["device", "abi", "model"]  # one chart: every variant x engine x governor of a model
 MAX_CHARTS = 12  # the table below the charts holds every point; charts are for a glance
@@ -42,7 +42,7 @@ def governor_section(cells: pd.DataFrame) -> dict[str, Any]:
     at = np.flatnonzero(view["energy_mj"].notna().to_numpy())  # positions of points with energy
     points = view.iloc[at]
     front = np.zeros(len(view), dtype=bool)
-    x, y = points["median_ms"].to_numpy(), points["energy_mj"].to_numpy()
+    x, y = points["central_ms"].to_numpy(), points["energy_mj"].to_numpy()
     for rows in points.groupby(GROUP, sort=False).indices.values():
         front[at[rows]] = pareto_front(x[rows], y[rows])
     view["front"] = front
@@ -54,7 +54,7 @@ def governor_section(cells: pd.DataFrame) -> dict[str, Any]:
     view = view.assign(pareto=np.where(view["front"], "yes", ""))
     columns = [col("device", "device", filter=True), col("abi", "ABI"), col("model", "model", filter=True),
                col("variant", "variant", filter=True), col("engine", "engine", filter=True),
-               col("governor", "governor", filter=True), col("median_ms", "median ms", "num", 3),
+               col("governor", "governor", filter=True), *central_columns(),
                col("energy_mj", "energy mJ/inference", "num", 3), col("power_mw", "mean power mW", "num", 0),
                col("temp_max_c", "max temp °C", "num", 1),
                col("pareto", "Pareto front", filter=True,
@@ -63,17 +63,20 @@ def governor_section(cells: pd.DataFrame) -> dict[str, Any]:
     note = "" if has_energy else "governors were swept but no record carries power: latency only"
     return {"present": True, "note": note, "charts": charts, "legend": governors,
             "chart_groups": int(points.groupby(GROUP).ngroups) if len(points) else 0,
-            "table": table(columns, view.sort_values(GROUP + ["median_ms"]))}
+            "table": table(columns, view.sort_values(GROUP + ["central_ms"]))}
 
 
 def _charts(points: pd.DataFrame, classes: dict[str, int]) -> list[Any]:
     groups = sorted(points.groupby(GROUP, sort=True), key=lambda kv: -len(kv[1]))[:MAX_CHARTS]
     charts = []
     for (device, abi, model), part in groups:
-        data = [{"x": r.median_ms, "y": r.energy_mj, "series": r.governor, "front": bool(r.front),
-                 "label": f"{r.variant} {r.engine} {r.governor}: {r.median_ms:.3g} ms, "
-                          f"{r.energy_mj:.3g} mJ" + (" (Pareto front)" if r.front else "")}
+        # one device per chart, so one statistic: medians on the host, tool means on a phone
+        data = [{"x": r.central_ms, "y": r.energy_mj, "series": r.governor, "front": bool(r.front),
+                 "label": f"{r.variant} {r.engine} {r.governor}: {r.central_ms:.3g} ms "
+                          f"({r.central_kind}), {r.energy_mj:.3g} mJ"
+                          + (" (Pareto front)" if r.front else "")}
                 for r in part.itertuples()]
-        charts.append(svg.scatter(data, "median latency ms", "energy mJ / inference",
+        kinds = " / ".join(sorted(part["central_kind"].unique()))
+        charts.append(svg.scatter(data, f"latency ms ({kinds})", "energy mJ / inference",
                                   f"{model} on {device} ({abi})", classes))
     return charts

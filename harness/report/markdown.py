@@ -62,12 +62,13 @@ def markdown_summary(model: dict[str, Any], report_path: str = "report.html") ->
     best = model["tables"].get("best")
     if best and best["rows"]:
         out += ["", "### What to ship", ""]
-        out += _table(best, ["model", "device", "abi", "variant", "engine", "median_ms", "speedup",
-                             "clear", "fidelity", "flags"])
+        out += _table(best, ["model", "device", "abi", "variant", "engine", "central_ms",
+                             "central_kind", "speedup", "clear", "fidelity", "flags"])
     regressions = model["tables"].get("regressions")
     if regressions:
         lines = _table(regressions, ["verdict", "device", "model", "variant", "engine",
-                                     "median_ms_base", "median_ms", "change", "note"],
+                                     "central_ms_base", "central_ms", "central_kind", "change",
+                                     "note"],
                        where=lambda r: r["verdict"] in ("regression", "broke"))
         if lines:
             out += ["", "### Regressions", ""] + lines

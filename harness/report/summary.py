@@ -19,6 +19,15 @@ def _fmt(value, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _latency_text(lat: dict[str, Any]) -> str:
+    """The median, or for a phone tool's summary its own mean, marked as such: never a median.
+    Even when the tool printed a p50 (onnxruntime_perf_test): phone cells compare mean to mean,
+    as the report's tables do."""
+    if lat.get("summary_only") and lat.get("mean_ms") is not None:
+        return f"{_fmt(lat['mean_ms'])} (mean)"
+    return _fmt(lat.get("median_ms"))
+
+
 def _row(r: Measurement) -> list[str]:
     lat = r.latency or {}
     mem = r.memory or {}
@@ -30,7 +39,7 @@ def _row(r: Measurement) -> list[str]:
     ci = (f"{_fmt(lat.get('ci95_low_ms'))}..{_fmt(lat.get('ci95_high_ms'))}"
           if lat.get("ci95_low_ms") is not None else "-")
     return [r.device.get("id", ""), r.model.get("name", ""), r.variant.get("id", ""),
-            r.engine.get("name", ""), r.status, _fmt(lat.get("median_ms")), _fmt(lat.get("p90_ms")),
+            r.engine.get("name", ""), r.status, _latency_text(lat), _fmt(lat.get("p90_ms")),
             ci, _fmt(mem.get("peak_rss_mb"), 1), note[:70]]
 
 
@@ -50,6 +59,15 @@ def format_table(header: list[str], rows: list[list[str]]) -> list[str]:
              for row in [header] + rows]
     lines.insert(1, "-" * max(len(line) for line in lines))
     return lines
+
+
+def _tool_summary_note(records: list[Measurement]) -> list[str]:
+    tools = sorted({str((r.extra.get("tool") or {}).get("file") or r.engine.get("name", ""))
+                    for r in records if r.status == "ok" and _latency_text(r.latency or {}).endswith("(mean)")})
+    if not tools:
+        return []
+    return [f"(mean): the phone tool's own mean ({', '.join(tools)} print a summary, not samples): "
+            f"no median, no CI"]
 
 
 def _unsupported_lines(records: list[Measurement]) -> list[str]:
@@ -89,7 +107,9 @@ def summary_lines(records: list[Measurement], report_model: dict[str, Any] | Non
         return ["no measurements recorded"]
     counts = Counter(r.status for r in records)
     lines = ["records: " + ", ".join(f"{n} {s}" for s, n in counts.most_common())]
-    lines += format_table(HEADER, [_row(r) for r in _shown(records)])
+    shown = _shown(records)
+    lines += format_table(HEADER, [_row(r) for r in shown])
+    lines += _tool_summary_note(shown)
     lines += _unsupported_lines(records)
     lines += _guessed_input_lines(records)
     for key, title in (("variants", "Variants vs fp32"), ("engines", "Engines side by side")):
@@ -99,7 +119,7 @@ def summary_lines(records: list[Measurement], report_model: dict[str, Any] | Non
     return lines
 
 
-_SKIP_COLUMNS = {"governor", "abi", "peak_rss_mb", "mem_change", "ref_median_ms"}
+_SKIP_COLUMNS = {"governor", "abi", "peak_rss_mb", "mem_change", "ref_central_ms"}
 
 
 def text_table(table: dict[str, Any], limit: int = 60) -> list[str]:

@@ -4,6 +4,10 @@ Each table is ``{"columns": [...], "rows": [[...], ...]}``: the page script sort
 pages them (the report of a 100,000-record run holds thousands of rows, too many for the DOM at
 once). Column types tell the script how to format: text, num, ratio (x), pct (signed %), mb,
 box, flags. Numbers are rounded here so the embedded JSON stays small.
+
+Every table compares cells by ``central_ms`` (cells.py): the median where there are samples, the
+tool's mean for phone cells timed by a benchmark tool, with ``central_kind`` shown beside it.
+Ratios and "beyond noise" verdicts are only computed between figures of the same kind.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .outputs import drifted
 
 GROUP = ["device", "abi", "model", "engine", "governor", "threads"]  # a variant's comparison set
 
@@ -71,7 +77,7 @@ def flags(cells: pd.DataFrame) -> pd.Series:
     """Warning badges per cell: why a number might not be what a clean device would give."""
     parts = [(cells["noisy_records"] > 0, "noisy"), (cells["throttled"], "throttled"),
              (cells["virtual"], "virtual"), (cells["charging"], "charging"),
-             (cells["fid_ok"] == 0, "fidelity")]
+             (drifted(cells), "fidelity")]
     out = [[] for _ in range(len(cells))]
     for mask, name in parts:
         for i in np.flatnonzero(mask.to_numpy(dtype=bool)):
@@ -80,16 +86,49 @@ def flags(cells: pd.DataFrame) -> pd.Series:
 
 
 def boxes(cells: pd.DataFrame) -> pd.Series:
-    """[lo, q1, median, q3, hi, axis min, axis max]: one axis for all cells of a model, so rows of
-    a model compare by position; it spans their whiskers rather than starting at 0 so a tight
-    distribution is still visible as a box, not a tick."""
+    """[lo, q1, median, q3, hi, axis min, axis max, tool]: one axis for all cells of a model, so
+    rows of a model compare by position; it spans their whiskers rather than starting at 0 so a
+    tight distribution is still visible as a box, not a tick. ``tool`` 1: a tool's summary, so
+    lo / mid / hi are its min / mean / max and there are no quartiles (the page draws it apart)."""
     by_model = cells.groupby("model")
-    low = by_model["box_lo"].transform("min").fillna(cells["median_ms"])
-    high = by_model["box_hi"].transform("max").fillna(cells["median_ms"])
+    low = by_model["box_lo"].transform("min").fillna(cells["central_ms"])
+    high = by_model["box_hi"].transform("max").fillna(cells["central_ms"])
     pad = (high - low) * 0.05
     parts = [rounded(cells[c].to_numpy()) for c in ("box_lo", "box_q1", "box_med", "box_q3", "box_hi")]
     parts += [rounded((low - pad).to_numpy()), rounded((high + pad).to_numpy())]
+    parts.append(cells["tool_summary"].astype(int).tolist())
     return pd.Series([list(r) for r in zip(*parts)], index=cells.index, dtype=object)
+
+
+OUTPUTS_TITLE = ("the fidelity check against fp32 outputs: this cell's own (host runs), else the "
+                 "host's check of the same file (same sha256) in this run; phone tools feed their "
+                 "own inputs, so a phone cell without a host run of its file is 'not checked'")
+CENTRAL_TITLE = ("the median of the samples; for phone cells timed by a benchmark tool that "
+                 "prints only a summary (benchmark_model, benchncnn, MNN benchmark.out, "
+                 "onnxruntime_perf_test), the tool's own mean: see 'statistic'")
+
+
+def central_columns() -> list[dict[str, Any]]:
+    """The compared figure and what it is, side by side in every table."""
+    return [col("central_ms", "latency ms", "num", 3, title=CENTRAL_TITLE),
+            col("central_kind", "statistic", filter=True,
+                title="median: of the samples; tool mean: the benchmark tool's own summary "
+                      "(no samples, so no CI and no quartiles)")]
+
+
+def beyond_noise(rows: pd.DataFrame) -> np.ndarray:
+    """Winner vs runner-up (``next_*`` columns): 'yes' when the winner's CI95 high is below the
+    runner-up's CI95 low. A tool summary has no CI, and a median is not compared with a mean."""
+    return np.select(
+        [rows["next_central_ms"].isna(), rows["central_kind"] != rows["next_central_kind"],
+         rows["ci95_high_ms"].isna() | rows["next_ci95_low_ms"].isna(),
+         rows["ci95_high_ms"] < rows["next_ci95_low_ms"]],
+        ["only one", "not comparable (median vs tool mean)", "no CI (tool summaries)", "yes"],
+        default="within noise").astype(object)
+
+
+def _same_kind_ratio(num: pd.Series, den: pd.Series, same: pd.Series) -> pd.Series:
+    return (num / den).where(same)
 
 
 def latency_table(cells: pd.DataFrame) -> dict[str, Any]:
@@ -99,12 +138,17 @@ def latency_table(cells: pd.DataFrame) -> dict[str, Any]:
         col("device", "device", filter=True), col("abi", "ABI", filter=True),
         col("model", "model", filter=True), col("variant", "variant", filter=True),
         col("engine", "engine", filter=True), col("governor", "governor", filter=True),
-        col("threads", "threads", "num", 0), col("median_ms", "median ms", "num", 3),
+        col("threads", "threads", "num", 0), *central_columns(),
         col("box", "distribution (ms)", "box", title="whiskers: Tukey 1.5 IQR; box: quartiles of "
-            "all samples; the axis is shared within a model"),
+            "all samples; tool summaries: a min–max line and a ◆ at the tool's mean, no box; "
+            "the axis is shared within a model"),
         col("ci95_low_ms", "CI95 low", "num", 3), col("ci95_high_ms", "CI95 high", "num", 3),
         col("p90_ms", "p90 ms", "num", 3), col("cv", "CV", "num", 3),
         col("peak_rss_mb", "peak MB", "num", 1), col("flags", "flags", "flags"),
+        col("summary_by", "tool summary", detail=True), col("median_ms", "median ms", "num", 3, detail=True),
+        col("mean_ms", "mean ms", "num", 3, detail=True), col("std_ms", "std ms", "num", 3, detail=True),
+        col("min_ms", "min ms", "num", 3, detail=True), col("max_ms", "max ms", "num", 3, detail=True),
+        col("outputs", "outputs", detail=True),
         col("records", "records", "num", 0, detail=True), col("n", "iterations", "num", 0, detail=True),
         col("p99_ms", "p99 ms", "num", 3, detail=True), col("load_ms", "load ms", "num", 1, detail=True),
         col("temp_max_c", "max temp °C", "num", 1, detail=True),
@@ -116,9 +160,11 @@ def latency_table(cells: pd.DataFrame) -> dict[str, Any]:
 
 
 def _reference(cells: pd.DataFrame, variant: str = "fp32") -> pd.DataFrame:
-    ref = cells[cells["variant"] == variant][GROUP + ["median_ms", "peak_rss_mb", "energy_mj"]]
+    ref = cells[cells["variant"] == variant][GROUP + ["central_ms", "central_kind", "peak_rss_mb",
+                                                      "energy_mj"]]
     return ref.drop_duplicates(GROUP).rename(columns={
-        "median_ms": "ref_median_ms", "peak_rss_mb": "ref_peak_mb", "energy_mj": "ref_energy_mj"})
+        "central_ms": "ref_central_ms", "central_kind": "ref_central_kind",
+        "peak_rss_mb": "ref_peak_mb", "energy_mj": "ref_energy_mj"})
 
 
 def fp32_bytes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +184,8 @@ def with_reference(cells: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     out = out.join(source, on="model")
     out["fp32_bytes"] = out["fp32_bytes"].fillna(out["model_fp32_bytes"])
     out["compression"] = out["fp32_bytes"] / out["variant_bytes"]
-    out["speedup"] = out["ref_median_ms"] / out["median_ms"]
+    out["speedup"] = _same_kind_ratio(out["ref_central_ms"], out["central_ms"],
+                                      out["central_kind"] == out["ref_central_kind"])
     out["mem_change"] = out["peak_rss_mb"] / out["ref_peak_mb"] - 1.0
     out["energy_change"] = out["energy_mj"] / out["ref_energy_mj"] - 1.0
     out["size_mb"] = out["variant_bytes"] / 1e6
@@ -155,9 +202,10 @@ def variant_table(cells: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
         col("governor", "governor", filter=True), col("variant", "variant", filter=True),
         col("size_mb", "size MB", "num", 2), col("compression", "smaller vs fp32", "ratio", 2,
                                                   title="fp32 artifact bytes / variant bytes"),
-        col("median_ms", "median ms", "num", 3), col("ref_median_ms", "fp32 median ms", "num", 3),
-        col("speedup", "speedup", "ratio", 2, title="fp32 median / variant median, same device, "
-            "engine, governor and threads"),
+        *central_columns(), col("ref_central_ms", "fp32 latency ms", "num", 3,
+                                title="the fp32 cell's figure, of the same statistic"),
+        col("speedup", "speedup", "ratio", 2, title="fp32 / variant, same device, engine, governor "
+            "and threads, same statistic (median vs median, tool mean vs tool mean)"),
         col("peak_rss_mb", "peak MB", "num", 1), col("mem_change", "memory vs fp32", "pct", 1),
     ]
     if has_energy:
@@ -169,67 +217,75 @@ def variant_table(cells: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
                     col("fid_nme", "landmark NME", "num", 4,
                         title="landmarks: mean error / landmark spread (lower is better)"),
                     col("fid_ok", "fidelity ok", "num", 0)]
+    columns.append(col("outputs", "outputs", filter=True, title=OUTPUTS_TITLE))
     view = view.sort_values(["model", "device", "abi", "engine", "governor", "variant"])
     return table(columns, view, energy=has_energy, fidelity=has_fidelity)
 
 
 def engine_table(cells: pd.DataFrame) -> dict[str, Any]:
-    """Per model + variant + device: every engine's median side by side, the fastest, and
-    whether it wins beyond noise (its CI95 high below the runner-up's CI95 low)."""
+    """Per model + variant + device: every engine's central figure side by side, the fastest,
+    and whether it wins beyond noise (its CI95 high below the runner-up's CI95 low)."""
     key = ["model", "variant", "device", "abi", "governor", "threads"]
     engines = sorted(cells["engine"].unique())
-    wide = cells.pivot_table(index=key, columns="engine", values="median_ms", aggfunc="min",
+    wide = cells.pivot_table(index=key, columns="engine", values="central_ms", aggfunc="min",
                              dropna=False, observed=True).reindex(columns=engines)
     wide = wide.dropna(how="all").reset_index()
-    ranked = cells.sort_values("median_ms").groupby(key, dropna=False)
+    ranked = cells.sort_values("central_ms").groupby(key, dropna=False)
     best = ranked.nth(0).set_index(key)
     second = ranked.nth(1).set_index(key)
-    wide = wide.join(best[["engine", "median_ms", "ci95_high_ms"]], on=key)
-    wide = wide.join(second[["engine", "median_ms", "ci95_low_ms"]].add_prefix("next_"), on=key)
-    wide["margin"] = wide["next_median_ms"] / wide["median_ms"]
-    wide["clear"] = np.where(wide["next_engine"].isna(), "only one",
-                             np.where(wide["ci95_high_ms"] < wide["next_ci95_low_ms"], "yes", "within noise"))
+    wide = wide.join(best[["engine", "central_ms", "central_kind", "ci95_high_ms"]], on=key)
+    wide = wide.join(second[["engine", "central_ms", "central_kind", "ci95_low_ms"]]
+                     .add_prefix("next_"), on=key)
+    wide["margin"] = _same_kind_ratio(wide["next_central_ms"], wide["central_ms"],
+                                      wide["central_kind"] == wide["next_central_kind"])
+    wide["clear"] = beyond_noise(wide)
     wide = wide.rename(columns={e: f"engine:{e}" for e in engines})
     columns = [col("model", "model", filter=True), col("variant", "variant", filter=True),
                col("device", "device", filter=True), col("abi", "ABI", filter=True),
                col("governor", "governor", filter=True)]
-    columns += [col(f"engine:{e}", f"{e} ms", "num", 3) for e in engines]
-    columns += [col("engine", "fastest", filter=True),
+    columns += [col(f"engine:{e}", f"{e} ms", "num", 3, title=CENTRAL_TITLE) for e in engines]
+    columns += [col("central_kind", "statistic", filter=True,
+                    title="what the engine columns hold: medians of samples, or the phone tools' "
+                          "own means (no samples)"),
+                col("engine", "fastest", filter=True),
                 col("margin", "runner-up slower by", "ratio", 2),
                 col("clear", "beyond noise?", filter=True,
-                    title="fastest CI95 high < runner-up CI95 low")]
+                    title="fastest CI95 high < runner-up CI95 low; tool summaries have no CI")]
     return table(columns, wide.sort_values(key[:4]), engines=engines)
 
 
 def best_table(cells: pd.DataFrame) -> dict[str, Any]:
     """What to ship: per model x device x ABI, the fastest variant+engine that did not fail its
-    fidelity check, under the device's most-measured governor (a governor is a device state,
-    not something to ship), with the runner-up and whether the win is beyond noise."""
+    fidelity check (its own, or the host's of the same file), under the device's most-measured
+    governor (a governor is a device state, not something to ship), with the runner-up and
+    whether the win is beyond noise."""
     key = ["model", "device", "abi"]
-    usable = cells[cells["fid_ok"] != 0]  # NaN (not measured) stays: shown as such
+    usable = cells[~drifted(cells)]  # NaN (not checked) stays: shown as such
     counts = usable.groupby(["device", "governor"], dropna=False).size().reset_index(name="k")
     counts = counts.sort_values(["device", "k", "governor"], ascending=[True, False, True])
     reference = counts.drop_duplicates("device").set_index("device")["governor"]
     usable = usable[usable["governor"] == usable["device"].map(reference)]
-    ranked = usable.sort_values(["median_ms", "variant", "engine"]).groupby(key, dropna=False)
+    ranked = usable.sort_values(["central_ms", "variant", "engine"]).groupby(key, dropna=False)
     best = ranked.nth(0).reset_index(drop=True)
     second = ranked.nth(1).set_index(key)
-    best = best.join(second[["variant", "engine", "median_ms", "ci95_low_ms"]].add_prefix("next_"), on=key)
+    best = best.join(second[["variant", "engine", "central_ms", "central_kind", "ci95_low_ms"]]
+                     .add_prefix("next_"), on=key)
     best = best.merge(_reference(cells), on=GROUP, how="left")
-    best["speedup"] = best["ref_median_ms"] / best["median_ms"]
+    best["speedup"] = _same_kind_ratio(best["ref_central_ms"], best["central_ms"],
+                                       best["central_kind"] == best["ref_central_kind"])
     best["runner_up"] = (best["next_variant"].fillna("") + " " + best["next_engine"].fillna("")).str.strip()
-    best["margin"] = best["next_median_ms"] / best["median_ms"]
-    best["clear"] = np.where(best["next_engine"].isna(), "only one",
-                             np.where(best["ci95_high_ms"] < best["next_ci95_low_ms"], "yes", "within noise"))
-    best["fidelity"] = np.where(best["fid_ok"] == 1, "ok", np.where(best["variant"] == "fp32",
-                                                                    "reference", "not measured"))
+    best["margin"] = _same_kind_ratio(best["next_central_ms"], best["central_ms"],
+                                      best["central_kind"] == best["next_central_kind"])
+    best["clear"] = beyond_noise(best)
+    best["fidelity"] = best["outputs"]
     best["flags"] = flags(best).tolist()
     columns = [col("model", "model", filter=True), col("device", "device", filter=True),
                col("abi", "ABI", filter=True), col("governor", "governor"),
                col("variant", "variant", filter=True), col("engine", "engine", filter=True),
-               col("median_ms", "median ms", "num", 3),
+               *central_columns(),
                col("speedup", "vs fp32 same engine", "ratio", 2),
                col("runner_up", "runner-up"), col("margin", "runner-up slower by", "ratio", 2),
                col("clear", "beyond noise?", filter=True, title="winner CI95 high < runner-up CI95 low"),
-               col("fidelity", "fidelity", filter=True), col("flags", "flags", "flags")]
+               col("fidelity", "outputs", filter=True, title=OUTPUTS_TITLE),
+               col("flags", "flags", "flags")]
     return table(columns, best.sort_values(key))

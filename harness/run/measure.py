@@ -129,6 +129,8 @@ class CellRunner:
             # phone tools print a summary, not samples: their own figures replace statistics
             # of the one mean they printed; what a tool did not print stays None
             latency = dict.fromkeys(latency) | dict(raw.extra.get("tool_stats", {}))
+            cv = _spread(stats, raw)[2]
+            latency["cv"] = None if cv is None else round(cv, 6)
             latency["summary_only"] = True
         latency.update({"load_ms": raw.load_ms, "first_ms": raw.first_ms})
         memory = {"peak_rss_mb": raw.peak_rss_mb, "rss_before_load_mb": raw.rss_before_load_mb,
@@ -149,10 +151,11 @@ class CellRunner:
         reasons = []
         if raw.other_cpu_pct is not None and raw.other_cpu_pct > limits["noise_other_cpu_pct"]:
             reasons.append(f"other processes used {raw.other_cpu_pct:.0f}% of a core")
-        if stats.n >= 10 and stats.tail_ratio > limits["noise_tail_ratio"]:
-            reasons.append(f"p90/median {stats.tail_ratio:.2f}")
-        if stats.n >= 10 and stats.cv > limits["noise_cv"]:
-            reasons.append(f"cv {stats.cv:.2f}")
+        n, tail_ratio, cv = _spread(stats, raw)
+        if n >= 10 and tail_ratio is not None and tail_ratio > limits["noise_tail_ratio"]:
+            reasons.append(f"p90/median {tail_ratio:.2f}")
+        if n >= 10 and cv is not None and cv > limits["noise_cv"]:
+            reasons.append(f"cv {cv:.2f}")
         return {"noisy": bool(reasons), "noise_reason": "; ".join(reasons) or None}
 
     def _emit(self, case, suite, test_id, ident, status: str, reason: str) -> Measurement:
@@ -161,6 +164,21 @@ class CellRunner:
                              conditions={"virtual": case.device.virtual}, **ident)
         self.store.append(record)
         return record
+
+
+def _spread(stats: LatencyStats, raw: RawRun) -> tuple[int, float | None, float | None]:
+    """(iterations, p90/median, cv) for the noise rules. Phone tools print a summary, so the
+    figures are the tool's own: cv only when it printed a std (benchmark_model), the tail ratio
+    only when it printed p90 and a median (onnxruntime_perf_test); ``stats`` of the one mean
+    they printed would say nothing about spread."""
+    if not raw.extra.get("summary_only"):
+        return stats.n, stats.tail_ratio, stats.cv
+    tool = raw.extra.get("tool_stats") or {}
+    mean_ms, std_ms = tool.get("mean_ms"), tool.get("std_ms")
+    cv = std_ms / mean_ms if std_ms is not None and mean_ms else None
+    median_ms, p90_ms = tool.get("median_ms"), tool.get("p90_ms")
+    tail = p90_ms / median_ms if p90_ms is not None and median_ms else None
+    return int(tool.get("n") or 0), tail, cv
 
 
 def _device_ident(case: BenchCase) -> dict[str, Any]:

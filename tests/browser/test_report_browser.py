@@ -67,7 +67,15 @@ def hostile_run(real_run, tmp_path_factory) -> Path:
         copy["extra"]["trace"] = [{"t_s": t / 2, "temp_c": 40 + t / 3, "freq_mhz": 2400 - 9 * t,
                                    "power_mw": mw + 20 * (t % 5)} for t in range(40)]
         sweep.append(copy)
-    lines = [json.dumps(r) for r in records + [evil] + sweep]
+    # a phone cell as a benchmark tool reports it: a summary, no samples, outputs never checked
+    phone = json.loads(json.dumps(ok))
+    phone["device"].update(id="phone-1", kind="android", model="SM-A525F")
+    phone["latency"] = {"n": 50, "mean_ms": 12.5, "min_ms": 11.0, "max_ms": 15.0, "std_ms": 0.9,
+                        "median_ms": None, "summary_only": True}
+    phone.update(samples_ms=[12.5], fidelity=None)
+    phone["variant"]["sha256"] = "0" * 64             # a file no host run of this run checked
+    phone["extra"] = {"tool": {"file": "benchmark_model"}, "summary_only": True}
+    lines = [json.dumps(r) for r in records + [evil, phone] + sweep]
     (run_dir / "results.jsonl").write_text("\n".join(lines) + "\n")
     write_report(run_dir)
     return run_dir
@@ -112,11 +120,11 @@ def test_real_run_report_renders_sorts_and_filters(browser, real_run, tmp_path):
     box = latency.locator(".box .iqr").first
     assert box.bounding_box()["width"] > 0                      # distribution plots drew
     # sorting: median ascending then descending reverses the order
-    latency.locator("thead th button", has_text="median ms").click()
-    ascending = [float(v) for v in column(page, "latency", "median ms")]
+    latency.locator("thead th button", has_text="latency ms").click()
+    ascending = [float(v) for v in column(page, "latency", "latency ms")]
     assert ascending == sorted(ascending)
-    latency.locator("thead th button", has_text="median ms").click()
-    assert [float(v) for v in column(page, "latency", "median ms")] == sorted(ascending, reverse=True)
+    latency.locator("thead th button", has_text="latency ms").click()
+    assert [float(v) for v in column(page, "latency", "latency ms")] == sorted(ascending, reverse=True)
     assert latency.locator("thead th[aria-sort=descending]").count() == 1
     # filtering: one model, then the search box
     before = latency.locator("tbody tr.row").count()
@@ -155,3 +163,19 @@ def test_hostile_names_stay_text_and_charts_draw(browser, hostile_run, tmp_path)
     assert all(charts.nth(i).bounding_box()["height"] > 50 for i in range(charts.count()))
     assert page.locator("svg .pt.front").count() >= 1
     page.screenshot(path=str(tmp_path / "report-hostile.png"), full_page=True)
+
+
+def test_tool_summary_row_and_unchecked_outputs_are_marked(browser, hostile_run):
+    page, problems, dialogs = open_report(browser, hostile_run / "report.html")
+    latency = page.locator(".etable[data-table=latency]")
+    latency.locator("input[type=search]").fill("phone-1")
+    row = latency.locator("tbody tr.row").first
+    assert "tool mean" in row.inner_text() and "12.500" in row.inner_text()
+    assert row.locator(".box.tool .mean").bounding_box()["width"] > 0   # a diamond, no box
+    assert row.locator(".box .iqr").count() == 0
+    assert row.locator(".box").get_attribute("title") == \
+        "tool summary, no samples: min 11 – max 15 ms, mean 12.5 ms"
+    unchecked = page.locator(".compat button.st-unchecked")
+    assert unchecked.count() == 1 and "output not checked" in unchecked.get_attribute("title")
+    assert page.locator("#compat .legend", has_text="ran, output not checked").count() == 1
+    assert problems == [] and dialogs == []

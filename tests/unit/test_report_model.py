@@ -79,14 +79,15 @@ def seed_model(tmp_path):
 def test_variant_table_reproduces_the_seed_claims(seed_model):
     int8 = rows(seed_model, "variants", engine="tflite", variant="int8")[0]
     assert int8["compression"] == 5.1                       # 10.2 MB / 2.0 MB
-    assert int8["median_ms"] == 680 and int8["ref_median_ms"] == 1240
+    assert int8["central_ms"] == 680 and int8["ref_central_ms"] == 1240
+    assert int8["central_kind"] == "median"
     assert int8["speedup"] == pytest.approx(1240 / 680, rel=1e-4)
     assert int8["mem_change"] == pytest.approx(80 / 120 - 1, rel=1e-4)
     assert int8["energy_mj"] == 1020                        # 1500 mW x 680 ms
     assert int8["energy_change"] == pytest.approx(1020 / 2480 - 1, rel=1e-4)   # -58.9%
     assert (int8["fid_cosine"], int8["fid_agree"], int8["fid_ok"]) == (0.998, 0.97, 1)
     ncnn = rows(seed_model, "variants", engine="ncnn", variant="int8")[0]
-    assert ncnn["compression"] == 4 and ncnn["ref_median_ms"] == 1110  # median of the repeats
+    assert ncnn["compression"] == 4 and ncnn["ref_central_ms"] == 1110  # median of the repeats
     assert ncnn["speedup"] == pytest.approx(1110 / 600, rel=1e-4)
 
 
@@ -111,7 +112,7 @@ def test_best_table_picks_fastest_with_runner_up(seed_model):
     best = rows(seed_model, "best", abi="arm64-v8a")
     assert len(best) == 1
     b = best[0]
-    assert (b["variant"], b["engine"], b["median_ms"]) == ("int8", "ncnn", 600)
+    assert (b["variant"], b["engine"], b["central_ms"]) == ("int8", "ncnn", 600)
     assert b["runner_up"] == "int8 tflite" and b["clear"] == "yes" and b["fidelity"] == "ok"
     assert b["speedup"] == pytest.approx(1110 / 600, rel=1e-4)
 

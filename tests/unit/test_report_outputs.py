@@ -105,7 +105,7 @@ def test_markdown_summary_escapes_and_appends(tmp_path, monkeypatch):
     append_step_summary(build_model(write_run(tmp_path / "r", SEED)), "report.html")
     written = target.read_text()
     assert written.startswith("earlier step\n") and "### What to ship" in written
-    assert "| det | R5CT01 | arm64-v8a | int8 | ncnn | 600.000 | 1.85× | yes | ok |" in written
+    assert "| det | R5CT01 | arm64-v8a | int8 | ncnn | 600.000 | median | 1.85× | yes | ok |" in written
 
 
 def test_report_command_with_baseline(tmp_path):

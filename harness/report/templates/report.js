@@ -19,7 +19,7 @@
     if (col.type === "num") { return value.toFixed(col.digits); }
     if (col.type === "ratio") { return value.toFixed(col.digits) + "×"; }
     if (col.type === "pct") { return (value > 0 ? "+" : "") + (value * 100).toFixed(col.digits) + "%"; }
-    if (col.type === "box") { return value[2] === null ? "–" : value[2].toFixed(3) + " ms"; }
+    if (col.type === "box") { return value[2] === null ? "–" : value[2].toFixed(3) + " ms" + (value[7] ? " (tool mean)" : ""); }
     if (col.type === "flags") { return value.join(", ") || "–"; }
     return String(value);
   }
@@ -38,8 +38,17 @@
     return String(a).localeCompare(String(b), undefined, {numeric: true});
   }
 
+  // a tool's summary (value[7] = 1): min, mean, max and nothing else, drawn and named as such
+  function boxText(value) {
+    if (value[7]) {
+      return "tool summary, no samples: min " + value[0] + " – max " + value[4] + " ms, mean " + value[2] + " ms";
+    }
+    return "whiskers " + value[0] + " – " + value[4] + " ms · quartiles " + value[1] + " – " +
+      value[3] + " ms · median " + value[2] + " ms";
+  }
+
   function boxCell(value) {
-    var wrap = el("div", {"class": "box"});
+    var wrap = el("div", {"class": value && value[7] ? "box tool" : "box"});
     if (!value || value[2] === null || value[5] === null || value[6] === null) { wrap.textContent = "–"; return wrap; }
     var low = value[5], span_ = value[6] - value[5] || 1;
     function pct(v) { return Math.max(0, Math.min(100, (v - low) / span_ * 100)) + "%"; }
@@ -51,9 +60,8 @@
     }
     span("whisker", value[0], value[4]);
     if (value[1] !== null && value[3] !== null) { span("iqr", value[1], value[3]); }
-    span("med", value[2], null);
-    wrap.title = "whiskers " + value[0] + "–" + value[4] + " ms, quartiles " + value[1] + "–" +
-      value[3] + " ms, median " + value[2] + " ms";
+    span(value[7] ? "mean" : "med", value[2], null);
+    wrap.title = boxText(value);
     return wrap;
   }
 
@@ -239,8 +247,7 @@
       dl.appendChild(el("dt", null, col.label));
       var dd = el("dd");
       if (col.type === "box" && row[i]) {
-        dd.textContent = "whiskers " + row[i][0] + " – " + row[i][4] + " ms · quartiles " + row[i][1] +
-          " – " + row[i][3] + " ms · median " + row[i][2] + " ms";
+        dd.textContent = boxText(row[i]);
       } else {
         dd.textContent = fmt(row[i], col);
       }

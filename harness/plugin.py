@@ -53,7 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--adb-connect", dest="edgelab_adb_connect", type=cfg.parse_csv, default=None,
         metavar="HOST:PORT,...", help="`adb connect` these (network or virtual devices) first")
     add("--edgelab-timeout", dest="edgelab_timeout", type=cfg.parse_seconds, default=None,
-        metavar="SECONDS", help="kill one engine run after this long (default 600)")
+        metavar="SECONDS", help="kill one engine run after this long; also bounds every "
+                                "device call, short ones to at most 10 s (default 600)")
     add("--edgelab-manifest", dest="edgelab_manifest", default=None, metavar="PATH",
         help="model manifest (default models/manifest.toml)")
     add("--edgelab-cache", dest="edgelab_cache", default=None, metavar="DIR",
@@ -128,6 +129,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_XdistHooks(), "edgelab-xdist")
     if _wants_session(config):
         get_session(config)
+        from .run.progress import ProgressPlugin  # "still running X" lines for long cells
+
+        config.pluginmanager.register(ProgressPlugin(config), "edgelab-progress")
 
 
 class _XdistHooks:

@@ -8,9 +8,18 @@ a fix), so the rest of the harness sees one error tree. Every shell word is pass
 adbutils starts an adb server by itself (on the default port) whenever a connection fails. That
 would change the machine's state behind the user's back, so ``_Client`` refuses to connect to a
 server that is not listening; discovery starts one only when ``EDGELAB_ADB_START=1``.
+
+Timeouts: every call has one, and it bounds silence at each stage: the adb server's OKAY (which
+a wedged adbd never sends), then every read and write. adbutils' own defaults do not: shell v1
+and `features` wait up to 600 s for the OKAY, sync connections take the client's socket
+timeout. So ``_Client`` replaces them with the bound of the call under way. Short housekeeping
+calls (getprop, cat, stat, chmod, mkdir) wait ``quick_timeout(timeout_s)``; tool runs, pushes
+and hashes wait the configured ``timeout_s`` (``--edgelab-timeout``). A call that times out
+marks the device hung for the rest of the run (``hang.HangGuard``).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -18,11 +27,15 @@ import shlex
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import DEFAULTS
 from ..errors import InfraError
 from .base import ExecResult
+from .hang import DeviceTimeout, Hang, HangGuard
 
 DEFAULT_SERVER = ("127.0.0.1", 5037)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -33,8 +46,35 @@ SERVER_FIX = ("start it with `adb start-server` (or set EDGELAB_ADB_START=1), or
 VANISHED_FIX = ("the device disconnected: check the cable / `adb devices`; for network devices "
                 "run `adb connect HOST:PORT` again")
 
-HANG_FIX = ("the device stopped answering: unlock it, check the cable, or raise "
-            "--edgelab-timeout")
+DEFAULT_TIMEOUT_S = float(DEFAULTS["timeout_s"])
+# getprop, cat, stat, chmod answer well within a second on a live phone, even a throttled one
+# busy with a benchmark; waiting longer than this only delays finding out that it hangs
+QUICK_CALL_S = 10.0
+# the host waits this much longer than a device-side `timeout -k 2 N`, so that the device's own
+# limit fires first and its rc 124 comes back: 2 s for the KILL plus adb's round trip
+KILL_SLACK_S = 5.0
+
+
+def quick_timeout(timeout_s: float) -> float:
+    """The bound of a housekeeping call: a hung device shows in seconds, and a configured
+    timeout below the bound (an impatient run, a test) is honoured as well."""
+    return min(timeout_s, QUICK_CALL_S)
+
+
+@dataclass(frozen=True)
+class Call:
+    """An adb call under way: what the progress line shows while a cell takes long."""
+    serial: str
+    label: str
+    timeout_s: float
+    started: float  # time.monotonic()
+
+
+_IN_FLIGHT: dict[int, Call] = {}  # thread id -> its call; one writer per key, so no lock
+
+
+def calls_in_flight() -> list[Call]:
+    return list(_IN_FLIGHT.copy().values())
 
 
 def server_address() -> tuple[str, int]:
@@ -81,7 +121,10 @@ def _client_class():
     from adbutils.errors import AdbConnectionError
 
     class _Client(adbutils.AdbClient):
-        """AdbClient that never starts a server implicitly (see module docstring)."""
+        """AdbClient that never starts a server implicitly and holds each connection to the
+        bound of the call under way (see module docstring)."""
+
+        call_timeout: float | None = None  # set by ``bounded`` around one call
 
         def make_connection(self, timeout=None):
             # one extra loopback connect per call: cheap next to an adb round trip, and the
@@ -89,7 +132,7 @@ def _client_class():
             if not server_listening(self.host, self.port):
                 raise AdbConnectionError(
                     f"no adb server listening on {self.host}:{self.port}")
-            return super().make_connection(timeout)
+            return super().make_connection(self.call_timeout or timeout)
 
     return _Client
 
@@ -97,6 +140,19 @@ def _client_class():
 def make_client(address: tuple[str, int] | None = None, socket_timeout: float = 30.0):
     host, port = address or server_address()
     return _client_class()(host=host, port=port, socket_timeout=socket_timeout)
+
+
+@contextlib.contextmanager
+def bounded(client, seconds: float):
+    """Every connection ``client`` opens inside waits at most ``seconds`` for each answer."""
+    if client is None:  # a stand-in device (unit tests) opens no connections
+        yield
+        return
+    previous, client.call_timeout = client.call_timeout, seconds
+    try:
+        yield
+    finally:
+        client.call_timeout = previous
 
 
 def wrap_adb_error(exc: BaseException, serial: str | None, command: str | None) -> InfraError:
@@ -115,10 +171,6 @@ def wrap_adb_error(exc: BaseException, serial: str | None, command: str | None) 
     verb = (command or "").split(" ")[0]
     return InfraError(f"{where}adb{' ' + verb if verb else ''}: {text}", serial=serial,
                       command=command, stderr_tail=text[-_TAIL:], fix=fix)
-
-
-class DeviceTimeout(InfraError):
-    """The device did not answer in time; ``run_killable`` catches it to kill what hangs."""
 
 
 def quote_argv(argv: list[str]) -> str:
@@ -152,11 +204,19 @@ def compose(*parts: Raw | list[str] | tuple[str, ...]) -> str:
 
 
 class AdbTransport:
-    """Shell, push and pull for one serial. Constructing it does not touch the device."""
+    """Shell, push and pull for one serial. Constructing it does not touch the device.
 
-    def __init__(self, serial: str, address: tuple[str, int] | None = None):
+    ``timeout_s`` is the run's configured timeout; ``hang`` a hang discovery already saw.
+    """
+
+    def __init__(self, serial: str, address: tuple[str, int] | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, hang: Hang | None = None):
         self.serial = serial
         self.address = address or server_address()
+        self.timeout_s = timeout_s
+        self.quick_s = quick_timeout(timeout_s)
+        self.guard = HangGuard(serial, hang)
+        self._client = None
         self._device = None
         self._shell_v2: bool | None = None
         self.has_timeout: bool | None = None  # on-device `timeout` (toybox, Android 6+)
@@ -164,20 +224,29 @@ class AdbTransport:
     # -- plumbing ---------------------------------------------------------------------
     def _adb(self):
         if self._device is None:
-            self._device = make_client(self.address).device(serial=self.serial)
+            self._client = make_client(self.address)
+            self._device = self._client.device(serial=self.serial)
         return self._device
 
-    def _call(self, command: str, fn):
+    def _call(self, command: str, fn, timeout: float, label: str | None = None):
+        """``fn()`` with every adb connection bounded by ``timeout``; a device that hung
+        earlier in the run is not asked at all."""
         import adbutils
 
+        label = label or Path(command.split(" ", 1)[0]).name
+        self.guard.check(label)
+        self._adb()
+        key = threading.get_ident()
+        _IN_FLIGHT[key] = Call(self.serial, label, timeout, time.monotonic())
         try:
-            return fn()
+            with bounded(self._client, timeout):
+                return fn()
         except (adbutils.AdbTimeout, TimeoutError) as exc:
-            raise DeviceTimeout(f"no answer from {self.serial} within the timeout",
-                                serial=self.serial, command=command, stderr_tail=str(exc),
-                                fix=HANG_FIX) from exc
+            raise self.guard.trip(label, timeout, str(exc)) from exc
         except (adbutils.AdbError, OSError, EOFError) as exc:
             raise wrap_adb_error(exc, self.serial, command) from exc
+        finally:
+            _IN_FLIGHT.pop(key, None)
 
     @property
     def shell_v2(self) -> bool | None:
@@ -185,25 +254,29 @@ class AdbTransport:
         return self._shell_v2
 
     def features(self) -> set[str]:
-        text = self._call("features", lambda: self._adb().get_features())
+        text = self._call("features", lambda: self._adb().get_features(), self.quick_s)
         return {f for f in text.split(",") if f}
 
     # -- shell ------------------------------------------------------------------------
-    def shell(self, argv: list[str], timeout: float = 60.0) -> ExecResult:
+    def shell(self, argv: list[str], timeout: float | None = None) -> ExecResult:
         """Run ``argv`` (each word quoted) and return its real exit code."""
-        return self.command(quote_argv(argv), timeout)
+        return self.command(quote_argv(argv), timeout, label=Path(str(argv[0])).name)
 
-    def command(self, command: str, timeout: float = 60.0) -> ExecResult:
+    def command(self, command: str, timeout: float | None = None,
+                label: str | None = None) -> ExecResult:
         """Run a command line made by ``quote_argv`` or ``compose`` (never by formatting data).
 
-        Shell protocol v2 carries the exit code and a separate stderr; devices without it
-        (Android < 7) get the command followed by an exit-code marker, stderr merged.
+        ``timeout`` defaults to the housekeeping bound; ``label`` names the call in errors and
+        progress lines (default: the first word). Shell protocol v2 carries the exit code and a
+        separate stderr; devices without it (Android < 7) get the command followed by an
+        exit-code marker, stderr merged.
         """
+        timeout = self.quick_s if timeout is None else timeout
         if self._shell_v2 is None:
             self._shell_v2 = "shell_v2" in self.features()
         start = time.perf_counter()
         result = self._call(command, lambda: self._adb().shell2(
-            command, timeout=timeout, encoding="utf-8", v2=self._shell_v2))
+            command, timeout=timeout, encoding="utf-8", v2=self._shell_v2), timeout, label)
         return ExecResult(result.returncode, result.stdout if self._shell_v2 else result.output,
                           result.stderr if self._shell_v2 else "", time.perf_counter() - start)
 
@@ -216,7 +289,7 @@ class AdbTransport:
         name when its socket times out: closing an adb shell does not kill it on old devices.
         """
         if self.has_timeout is None:
-            self.has_timeout = self.shell(["timeout", "5", "true"], timeout=15).rc == 0
+            self.has_timeout = self.shell(["timeout", "5", "true"]).rc == 0
         limit = max(1, int(round(timeout)))
         parts: list = []
         if cwd:
@@ -229,9 +302,14 @@ class AdbTransport:
             parts.append(["timeout", "-k", "2", str(limit)])
         parts.append(list(argv))
         try:
-            # the socket waits longer than the device-side limit so that `timeout` fires first
-            return self.command(compose(*parts), timeout=timeout + 30)
+            return self.command(compose(*parts), timeout=timeout + KILL_SLACK_S,
+                                label=Path(argv[0]).name)
         except DeviceTimeout as exc:
+            if self.has_timeout:
+                raise  # the device's own `timeout` would have answered by now: it hangs
+            # no device-side limit: the socket timeout was the host's limit for the tool, and
+            # only the kill tells whether the device itself still answers
+            self.guard.forgive()
             self._kill_by_name(argv[0])
             raise InfraError(f"{Path(argv[0]).name} hung for over {limit}s on {self.serial}; "
                              f"killed", serial=self.serial, command=quote_argv(argv),
@@ -240,22 +318,27 @@ class AdbTransport:
 
     def _kill_by_name(self, path: str) -> None:
         try:
-            self.shell(["pkill", "-9", "-f", path], timeout=15)
+            self.shell(["pkill", "-9", "-f", path])
+        except DeviceTimeout:
+            raise  # the kill went unanswered too: the device hangs, not only the tool
         except InfraError:
             pass  # the device is gone as well: nothing left to kill
 
     # -- files ------------------------------------------------------------------------
     def push_file(self, local: Path, remote: str) -> int:
         remote_dir = remote.rsplit("/", 1)[0] or "/"
-        self.shell(["mkdir", "-p", remote_dir], timeout=30)
+        self.shell(["mkdir", "-p", remote_dir])
         return self._call(f"push {local} {remote}",
-                          lambda: self._adb().sync.push(Path(local), remote, mode=0o755))
+                          lambda: self._adb().sync.push(Path(local), remote, mode=0o755),
+                          self.timeout_s, label=f"push {Path(local).name}")
 
     def pull_file(self, remote: str, local: Path) -> Path:
         Path(local).parent.mkdir(parents=True, exist_ok=True)
-        self._call(f"pull {remote}", lambda: self._adb().sync.pull(remote, Path(local)))
+        self._call(f"pull {remote}", lambda: self._adb().sync.pull(remote, Path(local)),
+                   self.timeout_s, label=f"pull {remote.rsplit('/', 1)[-1]}")
         return Path(local)
 
     def size_of(self, remote: str) -> int | None:
-        info = self._call(f"stat {remote}", lambda: self._adb().sync.stat(remote))
+        info = self._call(f"stat {remote}", lambda: self._adb().sync.stat(remote), self.quick_s,
+                          label="stat")
         return info.size if info.mtime is not None else None

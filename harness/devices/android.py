@@ -10,6 +10,8 @@ Server: ``EDGELAB_ADB_SERVER=host:port`` (the ``--adb-server`` option), else
 devices and a note; discovery starts one only with ``EDGELAB_ADB_START=1``, because a started
 server outlives the run and takes over USB devices other tools may be using.
 ``EDGELAB_ADB_CONNECT=host:port,...`` runs ``adb connect`` first (network and virtual devices).
+A device that does not answer discovery's getprop within ``quick_timeout`` is listed with the
+hang in ``details["hung"]``: its cells become ``infra_error`` at once instead of each waiting.
 """
 from __future__ import annotations
 
@@ -23,15 +25,18 @@ from typing import Any, Callable, Iterator
 
 from ..errors import InfraError
 from . import probe
-from .adb_transport import (AdbTransport, make_client, parse_address, quote_argv,
-                            server_address, server_listening, start_server, wrap_adb_error)
+from .adb_transport import (DEFAULT_TIMEOUT_S, AdbTransport, bounded, make_client,
+                            parse_address, quick_timeout, quote_argv, server_address,
+                            server_listening, start_server, wrap_adb_error)
 from .base import DeviceInfo, ExecResult
+from .hang import Hang, HangGuard
 from .pushcache import PushCache
 
 CONNECT_SETTLE_S = 5.0  # a freshly connected device is "offline"/"connecting" until its handshake
 
 
-def discover(notes: list[str] | None = None, **_ignored) -> list[DeviceInfo]:
+def discover(notes: list[str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+             **_ignored) -> list[DeviceInfo]:
     notes = notes if notes is not None else []
     try:
         address = server_address()
@@ -52,7 +57,8 @@ def discover(notes: list[str] | None = None, **_ignored) -> list[DeviceInfo]:
     except Exception as exc:  # one broken server must not stop host measurements
         notes.append(f"android: {wrap_adb_error(exc, None, 'host:devices-l')}")
         return []
-    return [_device_info(client, entry, f"{host}:{port}", notes) for entry in entries]
+    return [_device_info(client, entry, f"{host}:{port}", notes, quick_timeout(timeout_s))
+            for entry in entries]
 
 
 def _connect_remotes(client, notes: list[str]) -> None:
@@ -76,23 +82,43 @@ def _wait_for_handshakes(client, serials: set[str]) -> None:
     # still offline after the deadline: that is their state, and discovery reports it
 
 
-def _device_info(client, entry, server: str, notes: list[str]) -> DeviceInfo:
+def _device_info(client, entry, server: str, notes: list[str], quick_s: float) -> DeviceInfo:
+    import adbutils
+
     tags = dict(entry.tags)
     model = tags.get("model", "").replace("_", " ")
     virtual = False
+    details = {"adb_server": server, **{k: v for k, v in tags.items() if k != "model"}}
     if entry.state == "device":
+        dev = client.device(serial=entry.serial)
         try:
-            dev = client.device(serial=entry.serial)
-            virtual = dev.shell(quote_argv(["getprop", "ro.edgelab.virtual"]),
-                                timeout=10).strip() == "1"
-            model = dev.shell(quote_argv(["getprop", "ro.product.model"]),
-                              timeout=10).strip() or model
+            with bounded(client, quick_s):
+                virtual = dev.shell(quote_argv(["getprop", "ro.edgelab.virtual"]),
+                                    timeout=quick_s).strip() == "1"
+                model = dev.shell(quote_argv(["getprop", "ro.product.model"]),
+                                  timeout=quick_s).strip() or model
+        except (adbutils.AdbTimeout, TimeoutError) as exc:
+            guard = HangGuard(entry.serial)
+            error = guard.trip("getprop", quick_s, str(exc), during="discovery")
+            details["hung"] = guard.hang.as_dict()  # the workers' transports start hung
+            virtual = _announces_virtual(client, dev, quick_s)
+            notes.append(f"android: {error}")
         except Exception as exc:  # the device dropped between listing and asking
             notes.append(f"android: {entry.serial}: {wrap_adb_error(exc, entry.serial, 'getprop')}")
-    details = {"adb_server": server, **{k: v for k, v in tags.items() if k != "model"}}
     return DeviceInfo(id=entry.serial, kind="virtual-android" if virtual else "android",
                       serial=entry.serial, model=model, state=entry.state, virtual=virtual,
                       details=details)
+
+
+def _announces_virtual(client, dev, quick_s: float) -> bool:
+    """Whether a device that does not answer is virtual: the adb server keeps the features a
+    device announced when it connected (virtual ones announce ``edgelab_virtual``), so this
+    needs no answer from the device, and its records keep the virtual label."""
+    try:
+        with bounded(client, quick_s):
+            return "edgelab_virtual" in dev.get_features().split(",")
+    except Exception:  # the server lost it as well: no label is better than no record
+        return False
 
 
 def abis_of(profile: dict[str, Any]) -> list[str]:
@@ -120,11 +146,13 @@ class Operation:
 class AndroidDevice:
     """A phone behind adb. Constructing it does not touch the device; ``profile()`` does."""
 
-    def __init__(self, info: DeviceInfo):
+    def __init__(self, info: DeviceInfo, timeout_s: float = DEFAULT_TIMEOUT_S):
         self.info = info
         server = info.details.get("adb_server")
         address = parse_address(server, "adb_server") if server else None
-        self.transport = AdbTransport(info.serial, address)
+        hung = info.details.get("hung")
+        self.transport = AdbTransport(info.serial, address, timeout_s,
+                                      Hang.from_dict(hung) if hung else None)
         self.pushes = PushCache(self.transport, has_sha256sum=self._has_sha256sum)
         self._sysfs = probe.SysfsReader(self.transport)
 
@@ -146,9 +174,11 @@ class AndroidDevice:
         return bool(self._profile["shell"]["sha256sum"])
 
     # -- commands and files -----------------------------------------------------------
-    def exec(self, argv: list[str], timeout: float) -> ExecResult:
-        """Run ``argv`` on the device (every word quoted), killed there after ``timeout``."""
-        return self.transport.run_killable(list(argv), timeout)
+    def exec(self, argv: list[str], timeout: float | None = None) -> ExecResult:
+        """Run ``argv`` on the device (every word quoted), killed there after ``timeout``
+        (default: the run's configured timeout)."""
+        limit = self.transport.timeout_s if timeout is None else timeout
+        return self.transport.run_killable(list(argv), limit)
 
     def run_tool(self, argv: list[str], timeout: float, cwd: str | None = None,
                  env: dict[str, str] | None = None) -> ExecResult:

@@ -50,8 +50,9 @@ class Device(Protocol):
     def profile(self) -> dict[str, Any]:
         """ABIs, OS, SoC/CPU, cores, governors, thermal zones (probed once, then cached)."""
 
-    def exec(self, argv: list[str], timeout: float) -> ExecResult:
-        """Run a command on the device (each argument quoted for the device's shell)."""
+    def exec(self, argv: list[str], timeout: float | None = None) -> ExecResult:
+        """Run a command on the device (each argument quoted for the device's shell); the
+        timeout defaults to the one the device was opened with (the run's)."""
 
     def push(self, local: Path, remote_dir: str) -> str:
         """Copy a file to the device if its content is not there yet; return the device path."""

@@ -57,9 +57,10 @@ def select(found: list[DeviceInfo], wanted: tuple[str, ...]) -> list[DeviceInfo]
     return [by_id[w] for w in dict.fromkeys(wanted)]
 
 
-def open_device(info: DeviceInfo):
+def open_device(info: DeviceInfo, timeout_s: float | None = None):
+    """Open a device; ``timeout_s`` (the run's) bounds every call to it."""
     try:
         factory = _load(OPENERS[info.kind])
     except KeyError:
         raise UsageError(f"device {info.id}: unknown device kind {info.kind!r}") from None
-    return factory(info)
+    return factory(info) if timeout_s is None else factory(info, timeout_s=timeout_s)

@@ -71,8 +71,9 @@ def _int_or_none(text: str | None) -> int | None:
 class HostDevice:
     """The local machine. ``exec`` runs a local process; ``push`` needs no copy."""
 
-    def __init__(self, info: DeviceInfo | None = None):
+    def __init__(self, info: DeviceInfo | None = None, timeout_s: float | None = None):
         self.info = info or host_info()
+        self.timeout_s = timeout_s  # exec's default limit; None: wait as long as it takes
 
     @cached_property
     def _profile(self) -> dict[str, Any]:
@@ -95,9 +96,10 @@ class HostDevice:
     def profile(self) -> dict[str, Any]:
         return dict(self._profile)
 
-    def exec(self, argv: list[str], timeout: float) -> ExecResult:
+    def exec(self, argv: list[str], timeout: float | None = None) -> ExecResult:
         start = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              timeout=self.timeout_s if timeout is None else timeout)
         return ExecResult(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
 
     def push(self, local: Path, remote_dir: str) -> str:

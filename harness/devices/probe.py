@@ -40,9 +40,12 @@ _COMMAND_BUDGET = 3000
 
 
 class Shell(Protocol):
-    def shell(self, argv: list[str], timeout: float = 60.0) -> ExecResult: ...
+    """``AdbTransport``: without a timeout a call waits the housekeeping bound
+    (``quick_timeout``), which every probe command fits."""
 
-    def command(self, command: str, timeout: float = 60.0) -> ExecResult: ...
+    def shell(self, argv: list[str], timeout: float | None = None) -> ExecResult: ...
+
+    def command(self, command: str, timeout: float | None = None) -> ExecResult: ...
 
 
 class SysfsReader:

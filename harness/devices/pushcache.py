@@ -61,7 +61,9 @@ class PushCache:
 
     def _remote_digest(self, remote: str, size: int) -> str | None:
         if self._has_sha256sum():
-            result = self.transport.shell(["sha256sum", remote], timeout=120)
+            # hashing tens of MB takes seconds on an old phone: the configured timeout, not
+            # the housekeeping bound
+            result = self.transport.shell(["sha256sum", remote], timeout=self.transport.timeout_s)
             words = result.stdout.split()
             return words[0].lower() if result.rc == 0 and words else None
         if self.transport.size_of(remote) != size:

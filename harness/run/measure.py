@@ -53,7 +53,11 @@ class CellRunner:
             raise InfraError(f"device {case.device.id} is {case.device.state}",
                              serial=case.device.serial, fix=STATE_FIXES.get(case.device.state))
         if case.device.id not in self._devices:
-            self._devices[case.device.id] = open_device(case.device)
+            # opened once per process, so what a device learns lives here: its probe, its push
+            # cache, whether it hung (devices/hang.py). Per process is enough: with xdist all
+            # cells of one device run on one worker (xdist_group by serial)
+            self._devices[case.device.id] = open_device(case.device,
+                                                        timeout_s=self.config.timeout_s)
         return self._devices[case.device.id]
 
     def run(self, case: BenchCase, suite: str, settings: RunSettings, test_id: str) -> Measurement:

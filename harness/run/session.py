@@ -69,7 +69,7 @@ class BenchSession:
             raise UsageError(f"--baseline {config.baseline}: no results.jsonl there; pass an "
                              f"earlier run directory such as reports/<run-id>")
         notes: list[str] = []
-        found = discover_all(notes=notes)
+        found = discover_all(notes=notes, timeout_s=config.timeout_s)
         chosen = hook.pytest_edgelab_select_devices(config=pytest_config, found=found,
                                              wanted=config.devices) if hook else None
         devices = chosen if chosen is not None else select(found, config.devices)

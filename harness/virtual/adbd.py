@@ -225,6 +225,10 @@ class AdbConnection:
         if not self.device.allow_stream():
             self.device.drop_connections()  # `disconnect-after=N`: the cable is pulled
             return
+        if self.device.stalled:
+            # `hang-after=N`: a wedged adbd keeps the connection up and answers nothing, so the
+            # host waits at its OKAY (the stage adbutils' 600 s default covers), not at a read
+            return
         with self._lock:
             local_id = self._next_id
             self._next_id += 1

@@ -25,7 +25,8 @@ FEATURES = ["shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir", "edgelab_virtual
 PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:"
         "/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin")
 FAULT_HELP = ("disconnect-after=N (drop the connection at the N+1th stream; the device stays gone), "
-              "hang (shell commands are accepted, never answered), hang=tools (tool binaries hang), "
+              "hang (shell commands are accepted, never answered), hang-after=N (from the N+1th "
+              "stream on nothing is answered, not even the OPEN), hang=tools (tool binaries hang), "
               "storage-full (push fails, df shows 0 free), unauthorized (AUTH, never accepted), "
               "offline (TCP accepted, no handshake)")
 
@@ -33,6 +34,7 @@ FAULT_HELP = ("disconnect-after=N (drop the connection at the N+1th stream; the 
 @dataclass(frozen=True)
 class Faults:
     disconnect_after: int | None = None
+    hang_after: int | None = None
     hang_all: bool = False
     hang_tools: bool = False
     storage_full: bool = False
@@ -48,8 +50,8 @@ class Faults:
         values: dict = {}
         for item in items or ():
             name, _, value = str(item).partition("=")
-            if name == "disconnect-after" and value.isdigit():
-                values["disconnect_after"] = int(value)
+            if name in ("disconnect-after", "hang-after") and value.isdigit():
+                values[name.replace("-", "_")] = int(value)
             elif name == "hang" and value in ("", "all", "tools"):
                 values["hang_tools" if value == "tools" else "hang_all"] = True
             elif name in ("storage-full", "unauthorized", "offline") and not value:
@@ -68,6 +70,7 @@ class DeviceState:
         self.props = {**profile.props, "ro.serialno": serial, "ro.boot.serialno": serial}
         self.last_activity = time.monotonic()
         self.gone = False
+        self.stalled = False  # `hang-after=N` reached: OPENs are taken and never answered
         self._opened = 0
         self._children: set = set()
         self._lock = threading.Lock()
@@ -89,6 +92,9 @@ class DeviceState:
             limit = self.faults.disconnect_after
             if limit is not None and self._opened > limit:
                 self.gone = True
+            stall = self.faults.hang_after
+            if stall is not None and self._opened > stall:
+                self.stalled = True
             return not self.gone
 
     def drop_connections(self) -> None:

@@ -339,6 +339,15 @@ def test_fault_hang(adb_server, virtual_phone):
     assert adb_server.state_of(phone.serial) == "device"  # hung, not gone
 
 
+def test_fault_hang_after_answers_n_streams_then_nothing_not_even_the_open(adb_server,
+                                                                          virtual_phone):
+    phone = virtual_phone("pixel8", faults=["hang-after=1"])
+    assert _shell(adb_server, phone.serial, "echo one").stdout == "one\n"
+    with pytest.raises(subprocess.TimeoutExpired):  # `adb shell` waits at the OPEN for ever
+        _shell(adb_server, phone.serial, "echo two", timeout=2)
+    assert adb_server.state_of(phone.serial) == "device"  # hung, not gone
+
+
 def test_fault_hang_tools_honours_timeout(adb_server, virtual_phone, stub_dir):
     phone = virtual_phone("pixel8", faults=["hang=tools"])
     adb_server.run("-s", phone.serial, "push", str(stub_dir / "arm64-v8a" / "benchmark_model"),

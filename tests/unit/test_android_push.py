@@ -15,6 +15,8 @@ from harness.devices.pushcache import PushCache
 class DirTransport:
     """A device whose /data/local/tmp is a host directory; with or without sha256sum."""
 
+    timeout_s = 600.0  # the run's configured timeout, as AdbTransport has it
+
     def __init__(self, root: Path):
         self.root = root
         self.pushes: list[str] = []

@@ -27,7 +27,8 @@ variants: models
 
 # Run the lab's suites on this machine and print where the report is. Cells that fail (e.g. a
 # variant whose outputs drift from FP32) are findings recorded in the report, so pytest's exit 1
-# does not fail `make bench`; usage errors, internal errors and "no tests ran" do.
+# does not fail `make bench`; usage errors, internal errors, "no tests ran", edgelab's 6 (nothing
+# measured) and 7 (report not written) do (docs/foundation.md, "How a run ends").
 bench: variants
 	$(BIN)/python -m pytest suites/ --device=host --model=$(BENCH_MODELS) \
 	  --variant=$(BENCH_VARIANTS) -p no:cacheprovider -q; rc=$$?; \

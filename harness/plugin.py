@@ -12,6 +12,8 @@ from . import config as cfg
 from .errors import HarnessError
 
 SESSION_KEY = pytest.StashKey["object"]()
+TERM_KEY = pytest.StashKey["object"]()    # run/signals.py: SIGTERM ends the run as Ctrl-C does
+ENDING_KEY = pytest.StashKey["object"]()  # run/finish.py: how the run ended (terminal, exit)
 _FRONT_DOOR = ("edgelab_device", "edgelab_engine", "edgelab_model", "edgelab_variant")
 
 
@@ -128,10 +130,41 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "edgelab-xdist")
     if _wants_session(config):
+        from .run.signals import TermAsInterrupt
+
+        config.stash[TERM_KEY] = term = TermAsInterrupt()
+        term.install()
         get_session(config)
         from .run.progress import ProgressPlugin  # "still running X" lines for long cells
 
         config.pluginmanager.register(ProgressPlugin(config), "edgelab-progress")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if TERM_KEY in config.stash:
+        config.stash[TERM_KEY].restore()
+
+
+def _planning_session(config: pytest.Config):
+    """The controller's session while its cells are not yet planned, else None."""
+    if SESSION_KEY not in config.stash or hasattr(config, "workerinput"):
+        return None
+    session = config.stash[SESSION_KEY]
+    return session if session.planned is None else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    bench_session = _planning_session(session.config)
+    if bench_session is not None:  # a plain run: the controller collected the cells itself
+        bench_session.plan([item.nodeid for item in session.items if _is_cell(item)])
+
+
+def _is_cell(item: pytest.Item) -> bool:
+    from .run.cases import BenchCase
+
+    # not the placeholder pytest collects (and skips) for an empty grid: no device, no cells
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return isinstance(params.get("bench_case"), BenchCase)
 
 
 class _XdistHooks:
@@ -139,6 +172,20 @@ class _XdistHooks:
     def pytest_configure_node(self, node) -> None:
         if SESSION_KEY in node.config.stash:
             node.workerinput["edgelab"] = node.config.stash[SESSION_KEY].to_workerinput()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids) -> None:
+        # an xdist controller collects nothing: every worker sends the same ids, take the first
+        bench_session = _planning_session(node.config)
+        if bench_session is not None:
+            case_ids = {case.id for case in bench_session.cases()}
+            bench_session.plan([i for i in ids if _param_id(i) in case_ids])
+
+
+def _param_id(nodeid: str) -> str:
+    """``suites/test_latency.py::test_latency[host-m-fp32-ort]@host`` -> ``host-m-fp32-ort``
+    (``--dist loadgroup`` appends the group to the id, and records carry that id)."""
+    return nodeid.rpartition("]")[0].partition("[")[2]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -170,34 +217,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if SESSION_KEY not in config.stash:
         return
+    term = config.stash.get(TERM_KEY, None)
+    if term is not None:
+        term.finishing = True  # a SIGTERM from now on must not cut the report short
     config.stash[SESSION_KEY].runner.fidelity.close()
     if hasattr(config, "workerinput"):
         return
-    from .run.finish import finish_run
+    from .run.finish import end_run
+    from .run.signals import interrupted_by
 
-    bench_session = config.stash[SESSION_KEY]
-    try:
-        bench_session.report_model = finish_run(bench_session, exitstatus)
-    except Exception as exc:  # the records are on disk already: say how to rebuild, lose nothing
-        bench_session.notes.append(
-            f"report not written ({type(exc).__name__}: {exc}); the records are safe in "
-            f"{bench_session.store.results_path}: rebuild with `python -m harness report "
-            f"{bench_session.store.run_dir}`")
+    ending = end_run(config.stash[SESSION_KEY], exitstatus, interrupted_by(term, exitstatus))
+    config.stash[ENDING_KEY] = ending
+    session.exitstatus = ending.exitstatus  # pytest returns it: no report / nothing measured
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if SESSION_KEY not in config.stash or hasattr(config, "workerinput"):
         return
-    from .report.summary import summary_lines
+    from .run.finish import ending_lines
 
-    bench_session = config.stash[SESSION_KEY]
     terminalreporter.section("edgelab")
-    for line in summary_lines(bench_session.store.records(),
-                              bench_session.report_model):
-        terminalreporter.write_line(line)
-    for note in bench_session.notes:
-        if note.startswith("report not written"):
-            terminalreporter.write_line(f"edgelab: {note}", red=True)
-    report = bench_session.store.run_dir / "report.html"
-    if report.exists():
-        terminalreporter.write_line(f"report: {report}")
+    for line, bad in ending_lines(config.stash[SESSION_KEY], config.stash.get(ENDING_KEY, None)):
+        terminalreporter.write_line(line, red=bad)

@@ -35,4 +35,10 @@ def run(args) -> int:
     if summary["regressions"] is not None:
         line += f", {summary['regressions']} regressions vs {summary['baseline']}"
     print(line + ")")
+    # what the page warns about first: a run that did not finish, records cut short
+    if summary["completion"]:
+        print(f"warning: {summary['completion']['text']}")
+    if summary["torn_lines"]:
+        print(f"warning: {summary['torn_lines']} damaged last line of results.jsonl skipped "
+              f"(a record cut short when the run was killed)")
     return 0

@@ -95,6 +95,7 @@ _NULL = Raw(b"null")
 
 
 class _Record(Struct, gc=False):
+    test_id: T = None
     suite: T = None
     status: T = None
     reason: T = None
@@ -182,7 +183,8 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
     power = _numbers(_get(recs, "power"), _Power, _NONE["power"])
     fid = _numbers(_get(recs, "fidelity"), _Fidelity, _NONE["fid"])
     cols: dict[str, Any] = {
-        "suite": _get(recs, "suite"), "status": _get(recs, "status"), "reason": _get(recs, "reason"),
+        "test_id": _get(recs, "test_id"), "suite": _get(recs, "suite"),
+        "status": _get(recs, "status"), "reason": _get(recs, "reason"),
         "governor": _get(cond, "governor"), "noise_reason": _get(cond, "noise_reason"),
         "cond_abi": _get(cond, "abi"), "cond_virtual": _get(cond, "virtual"),
         "charging": _get(cond, "charging"), "noisy": _get(cond, "noisy"),

@@ -28,7 +28,8 @@ except ImportError:  # msgspec missing: every record takes the tolerant route
 IDENTITY = ("device", "model", "variant", "engine")
 LATENCY = ("n", "median_ms", "min_ms", "max_ms", "p90_ms", "p99_ms", "ci95_low_ms",
            "ci95_high_ms", "iqr_ms", "cv", "load_ms", "mean_ms", "std_ms", "summary_only")
-RECORD_TEXT = ("suite", "status", "reason", "governor", "noise_reason", "cond_abi", "tool")
+RECORD_TEXT = ("test_id", "suite", "status", "reason", "governor", "noise_reason", "cond_abi",
+               "tool")
 RECORD_FLAGS = ("cond_virtual", "charging", "noisy", "throttled")
 RECORD_NUMBERS = ("cond_threads", "temp_c", "other_cpu_pct", *LATENCY, "peak_rss_mb", "power_mw",
                   "energy_direct_mj", "fid_cosine", "fid_max_abs", "fid_agree", "fid_nme", "fid_ok")
@@ -41,6 +42,7 @@ class RecordTable:
     sample_offsets: np.ndarray   # record i's samples are values[offsets[i]:offsets[i + 1]]
     traces: dict[int, list]      # record index -> extra.trace (only records that carry one)
     identities: dict[str, dict[str, dict]]  # "device" -> id -> the fullest identity dict seen
+    torn_lines: int = 0          # lines skipped as torn (a write cut short); the report says so
 
     def samples(self, idx: int) -> np.ndarray:
         return self.sample_values[self.sample_offsets[idx]:self.sample_offsets[idx + 1]]
@@ -80,7 +82,8 @@ def flatten(rec: dict) -> dict[str, Any]:
     values = [v for v in samples if _num(v) is not None] if isinstance(samples, list) else []
     ok = fid.get("ok")
     out = {
-        "suite": rec.get("suite"), "status": rec.get("status"), "reason": rec.get("reason"),
+        "test_id": rec.get("test_id"), "suite": rec.get("suite"), "status": rec.get("status"),
+        "reason": rec.get("reason"),
         "governor": cond.get("governor"), "noise_reason": cond.get("noise_reason"),
         "cond_abi": cond.get("abi"), "cond_threads": _num(cond.get("threads")),
         "cond_virtual": cond.get("virtual"), "charging": cond.get("charging"),
@@ -160,14 +163,15 @@ def chunk(buf: bytes | memoryview, first: int, total: int, source: str) -> dict[
     a worker process for big files (load.py), so it returns arrays and small lists. ``total`` 0:
     the file's last line is in another chunk (counting it costs 0.1 s per 150 MB)."""
     typed = _fast.decode_all(buf) if _fast else None
+    torn = 0
     if typed is not None:  # the common case: every line typed, decoded in one call
         cols, count = _fast.columns(typed), len(typed)
     else:
-        cols, count = _line_by_line(bytes(buf).split(b"\n"), first, total, source)
+        cols, count, torn = _line_by_line(bytes(buf).split(b"\n"), first, total, source)
     empty = [None] * count
     values, lengths = _samples(cols.get("_samples", []))
     return {
-        "count": count,
+        "count": count, "torn": torn,
         "text": {k: [v or "" for v in cols.get(k, empty)] for k in RECORD_TEXT},
         "flags": {k: np.array([v is True for v in cols.get(k, empty)], dtype=bool) for k in RECORD_FLAGS},
         "numbers": {k: np.asarray(cols.get(k, empty), dtype=float) for k in RECORD_NUMBERS},
@@ -177,17 +181,21 @@ def chunk(buf: bytes | memoryview, first: int, total: int, source: str) -> dict[
     }
 
 
-def _line_by_line(part: list[bytes], first: int, total: int, source: str) -> tuple[dict, int]:
-    """Typed where a line allows it, tolerant where not; line numbers for error messages."""
+def _line_by_line(part: list[bytes], first: int, total: int,
+                  source: str) -> tuple[dict, int, int]:
+    """Typed where a line allows it, tolerant where not; line numbers for error messages.
+    ``(columns, records, torn lines skipped)``."""
     typed, declined = _fast.decode_lines(part) if _fast else ([None] * len(part), range(len(part)))
     positions = [i for i, rec in enumerate(typed) if rec is not None]
     cols = _fast.columns([typed[i] for i in positions]) if positions else {}
     cols = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in cols.items()}
+    torn = 0
     for pos in declined:
         if not part[pos].strip():
             continue
         number = first + pos
         row = _decode_tolerant(part[pos], number, number == total, source)
+        torn += row is None
         if row is not None:
             positions.append(pos)
             for key, value in row.items():
@@ -195,7 +203,7 @@ def _line_by_line(part: list[bytes], first: int, total: int, source: str) -> tup
     order = np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
     if len(order) and (order != np.arange(len(order))).any():
         cols = {k: [v[i] for i in order] for k, v in cols.items()}
-    return cols, len(positions)
+    return cols, len(positions), torn
 
 
 def _codes(blobs: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
@@ -225,7 +233,8 @@ def merge(chunks: list[dict[str, Any]]) -> RecordTable:
     offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     values = np.concatenate([c["sample_values"] for c in chunks]) if chunks else np.zeros(0)
-    return RecordTable(frame, values, offsets, traces, identities)
+    return RecordTable(frame, values, offsets, traces, identities,
+                       torn_lines=sum(c["torn"] for c in chunks))
 
 
 def _identity_columns(frame: pd.DataFrame, part: str, coded: list) -> dict[str, dict]:

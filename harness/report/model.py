@@ -44,6 +44,7 @@ def _build(run_dir: Path, baseline: Path | None) -> dict[str, Any]:
         base_info, base_table = read_run(Path(baseline))
         base_id = str(base_info.get("run_id") or Path(baseline).resolve().name)
         regressions = compare_runs(cells, table.frame, build_cells(base_table), base_table.frame, base_id)
+        regressions["torn_lines"] = base_table.torn_lines
         tables["regressions"] = regressions.pop("table")
     return {
         "run_id": run_id,
@@ -73,6 +74,7 @@ def summary(info: dict[str, Any], table: RecordTable, cells: pd.DataFrame,
     frame = table.frame
     counts = frame["status"].value_counts().to_dict()
     order = [s for s in STATUSES if s in counts] + sorted(set(counts) - set(STATUSES))
+    done = completion(info, frame["test_id"])
     return {
         "started": info.get("started", ""), "finished": info.get("finished", ""),
         "duration": _duration(info), "exitstatus": info.get("pytest_exitstatus"),
@@ -81,8 +83,48 @@ def summary(info: dict[str, Any], table: RecordTable, cells: pd.DataFrame,
         "engines": sorted(frame["engine"].unique()), "variants": sorted(frame["variant"].unique()),
         "cells": len(cells), "regressions": None if regressions is None else regressions["regressions"],
         "baseline": None if regressions is None else regressions["baseline"],
-        "warnings": warnings(frame, cells, measured), "notes": [str(n) for n in info.get("notes") or []],
+        "warnings": _damage(done, table, regressions) + warnings(frame, cells, measured),
+        "notes": [str(n) for n in info.get("notes") or []],
+        "completion": done, "torn_lines": table.torn_lines,
     }
+
+
+def completion(info: dict[str, Any], test_ids) -> dict[str, Any] | None:
+    """How much of a run that did not finish is on disk: the cells planned at session start
+    (run.json ``planned``) against the test ids recorded. None for a run that finished."""
+    if info.get("finished") and not info.get("interrupted"):
+        return None
+    planned = info.get("planned") if isinstance(info.get("planned"), dict) else {}
+    ids = planned.get("test_ids") if isinstance(planned.get("test_ids"), list) else None
+    seen = {str(t) for t in test_ids if t}
+    if ids is None:
+        recorded, of = len(seen), f"{len(seen)} cells recorded, planned count unknown"
+    else:
+        recorded = len(seen & {str(t) for t in ids})
+        of = f"{recorded} of {len(ids)} cells recorded"
+    if info.get("interrupted"):
+        state, text = "interrupted", f"interrupted by {info['interrupted']}: {of}"
+    else:
+        state, text = "incomplete", f"incomplete: {of} (run did not finish)"
+    return {"state": state, "text": text, "recorded": recorded,
+            "planned": None if ids is None else len(ids)}
+
+
+def _damage(done: dict | None, table: RecordTable,
+            regressions: dict | None) -> list[dict[str, str]]:
+    """What is missing from the records: an unfinished run, lines skipped as torn."""
+    out = [{"level": "bad", "text": done["text"]}] if done else []
+    if table.torn_lines:
+        out.append({"level": "bad", "text": f"results.jsonl: {_lines(table.torn_lines)} skipped: "
+                    f"a record cut short (the run was killed while writing it)"})
+    if regressions and regressions.get("torn_lines"):
+        out.append({"level": "warn", "text": f"baseline {regressions['baseline']}: "
+                    f"{_lines(regressions['torn_lines'])} skipped (a record cut short)"})
+    return out
+
+
+def _lines(n: int) -> str:
+    return f"{n} damaged line" + ("s" if n != 1 else "")
 
 
 def _some(values, limit: int = 4) -> str:

@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 from .schema import Measurement
 
@@ -47,12 +47,19 @@ class RunStore:
 
     def append(self, record: Measurement) -> None:
         line = (json.dumps(record.to_dict(), separators=(",", ":"), default=str) + "\n").encode()
-        fd = os.open(self.results_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        global _appending
+        _appending = True
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            fd = os.open(self.results_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         finally:
-            os.close(fd)
+            _appending = False
+            while _after_append:
+                _after_append.pop(0)()
 
     def write_run_info(self, info: dict[str, Any]) -> None:
         atomic_write_text(self.run_dir / RUN_FILE, json.dumps(info, indent=2, default=str) + "\n")
@@ -62,7 +69,7 @@ class RunStore:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def records(self) -> list[Measurement]:
-        return list(iter_records(self.results_path))
+        return read_records(self.results_path)[0]
 
     def point_latest(self) -> None:
         """Make ``<report_dir>/latest`` a symlink to this run (atomically replaced)."""
@@ -74,10 +81,33 @@ class RunStore:
         os.replace(tmp, latest)
 
 
-def iter_records(path: Path) -> Iterator[Measurement]:
-    """Read records; a torn last line (crash mid-write) is skipped, not fatal."""
+# A signal handler that raises (SIGTERM -> KeyboardInterrupt, run/signals.py) would, between
+# open and write, lose a cell that was measured to the end: it waits for the line instead.
+_appending = False
+_after_append: list[Callable[[], None]] = []
+
+
+def defer_until_appended(action: Callable[[], None]) -> bool:
+    """Run ``action`` right after the record being appended is on disk; False when no append
+    is in progress (the caller then acts at once)."""
+    if not _appending:
+        return False
+    _after_append.append(action)
+    return True
+
+
+class DamagedResults(ValueError):
+    """A line other than the last is not a record: the file was edited or damaged."""
+
+
+def read_records(path: Path) -> tuple[list[Measurement], int]:
+    """``(records, torn)``: a crash mid-append can tear only the last line, which is skipped and
+    counted (callers say so); a damaged line anywhere else is an error naming it."""
     with open(path, encoding="utf-8") as fh:
         lines = fh.readlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    records, torn = [], 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -85,6 +115,9 @@ def iter_records(path: Path) -> Iterator[Measurement]:
             data = json.loads(line)
         except json.JSONDecodeError:
             if number == len(lines):
+                torn += 1
                 continue
-            raise
-        yield Measurement.from_dict(data)
+            raise DamagedResults(f"{path} line {number} is not a JSON record: the file was "
+                                 f"edited or damaged; remove that line to read the rest") from None
+        records.append(Measurement.from_dict(data))
+    return records, torn

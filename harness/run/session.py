@@ -56,6 +56,7 @@ class BenchSession:
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self.hook = self.pytest_config = None  # set on the controller only
         self.report_model: dict | None = None  # set at session end (terminal summary tables)
+        self.planned: list[str] | None = None  # test ids of the cells collected (controller)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -65,10 +66,9 @@ class BenchSession:
         check_choices("--engine", engines, list(ENGINE_REGISTRY))
         check_choices("--variant", config.variants, list(VARIANTS))
         models = resolve_models(config.models, load_manifest(config.manifest), config.input_shapes)
-        if config.baseline and not (config.baseline / "results.jsonl").is_file():
-            raise UsageError(f"--baseline {config.baseline}: no results.jsonl there; pass an "
-                             f"earlier run directory such as reports/<run-id>")
-        notes: list[str] = []
+        if config.baseline:
+            check_baseline(config.baseline)
+        notes = Notes(log)  # discovery notes show in the terminal as they happen
         found = discover_all(notes=notes, timeout_s=config.timeout_s)
         chosen = hook.pytest_edgelab_select_devices(config=pytest_config, found=found,
                                              wanted=config.devices) if hook else None
@@ -86,7 +86,7 @@ class BenchSession:
     def to_workerinput(self) -> dict[str, Any]:
         return {"run_id": self.config.run_id, "devices": [d.as_dict() for d in self.devices],
                 "model_paths": {k: str(v) for k, v in self.model_paths.items()},
-                "engines": list(self.engines), "notes": self.notes,
+                "engines": list(self.engines), "notes": list(self.notes),
                 "adhoc": {k: str(v.path) for k, v in self.models.items() if v.package is None}}
 
     @classmethod
@@ -103,6 +103,12 @@ class BenchSession:
     def cases(self) -> list[BenchCase]:
         return build_cases(self.devices, tuple(self.models), self.config.variants, self.engines)
 
+    def plan(self, test_ids: list[str]) -> None:
+        """Record the cells this run means to measure, once collected: a report of a run that
+        was killed compares them with what was recorded."""
+        self.planned = list(test_ids)
+        self.store.write_run_info(self.run_info())
+
     def run_info(self, **more: Any) -> dict[str, Any]:
         info = {
             "run_id": self.config.run_id, "started": self.started.isoformat(),
@@ -113,11 +119,45 @@ class BenchSession:
             "engines": {name: get_engine(name).version() for name in self.engines},
             "environment": {"python": sys.version.split()[0], "platform": platform.platform(),
                             "machine": platform.machine(), "edgelab": _edgelab_version()},
-            "notes": self.notes, **more,
+            "notes": list(self.notes), **more,
         }
+        if self.planned is not None:
+            info["planned"] = {"cells": len(self.planned), "test_ids": self.planned}
         if self.hook is not None:
             self.hook.pytest_edgelab_update_run_info(config=self.pytest_config, info=info)
         return info
+
+
+class Notes(list):
+    """Notes for run.json and the report that are also shown in the terminal when added:
+    a discovery problem (no adb server there) must not surface only in report.html."""
+
+    def __init__(self, log):
+        super().__init__()
+        self._log = log
+
+    def append(self, note: str) -> None:
+        super().append(note)
+        self._log(f"edgelab: {note}")
+
+
+def check_baseline(run_dir: Path) -> None:
+    """Refuse a --baseline the report could not compare with, before anything is measured."""
+    from ..report.load import read_run
+
+    if not (run_dir / "results.jsonl").is_file():
+        raise UsageError(f"--baseline {run_dir}: no results.jsonl there; pass an "
+                         f"earlier run directory such as reports/<run-id>")
+    try:
+        table = read_run(run_dir)[1]
+    except UsageError as exc:
+        raise UsageError(f"--baseline {run_dir}: {exc}") from None
+    if table.torn_lines:
+        raise UsageError(f"--baseline {run_dir}: the last line of results.jsonl is cut short (that "
+                         f"run was killed while writing); remove that line or pass another run")
+    if not len(table.frame):
+        raise UsageError(f"--baseline {run_dir}: results.jsonl holds no records; pass a run that "
+                         f"measured something")
 
 
 def _edgelab_version() -> str:

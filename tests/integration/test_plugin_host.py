@@ -130,5 +130,6 @@ def test_a_broken_report_loses_no_record(tmp_path, model_files, repo_root):
     output = proc.stdout + proc.stderr
     assert "report not written (RuntimeError: report bug)" in output, output[-2000:]
     assert "python -m harness report" in output and "INTERNALERROR" not in output
+    assert proc.returncode == 7  # no report: `make bench` must not call this a success
     (run_dir,) = [p for p in (tmp_path / "r").iterdir() if p.is_dir()]
     assert [r["status"] for r in read_records(run_dir)] == ["ok"]

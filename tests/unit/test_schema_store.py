@@ -4,7 +4,7 @@ import os
 import pytest
 
 from harness.results.schema import SCHEMA_VERSION, Measurement, SchemaError
-from harness.results.store import RunStore, iter_records
+from harness.results.store import RunStore, read_records
 
 IDENT = dict(device={"id": "host"}, model={"name": "m"}, variant={"id": "fp32"},
              engine={"name": "onnxruntime"})
@@ -48,8 +48,8 @@ def test_store_appends_and_survives_a_torn_last_line(tmp_path):
     store.append(ok_record(test_id="b", status="unsupported", reason="no", latency=None))
     with open(store.results_path, "a") as fh:  # a crash in the middle of a write
         fh.write('{"run_id": "r1", "test_')
-    ids = [r.test_id for r in iter_records(store.results_path)]
-    assert ids == ["a", "b"]
+    records, torn = read_records(store.results_path)
+    assert [r.test_id for r in records] == ["a", "b"] and torn == 1  # counted, to be reported
 
 
 def test_latest_points_at_the_newest_run(tmp_path):

@@ -194,3 +194,20 @@ def test_cli_build_reports_counts(tmp_path):
                           env={**os.environ})
     assert proc.returncode == 0, proc.stderr
     assert "1 built, 1 source" in proc.stdout
+
+
+def test_mnn_models_have_the_benchmark_input_shape(built, manifest, sources):
+    """MNN's phone tool cannot set input shapes: a dynamic dim left in the .mnn file would be
+    timed at 1 (ppocr_cls: 1x3x48x1), another computation than the host's 1x3x48x192."""
+    import MNN
+
+    build_dir, _ = built
+    spec = manifest["ppocr_cls"]
+    for variant in ("fp32", "int8"):
+        artifact = resolve_artifact(spec, sources["ppocr_cls"], variant, "mnn", build_dir)
+        net = MNN.nn.load_module_from_file(str(artifact.path), [], [])
+        shapes = [list(info.shape) for info in net.get_info()["inputs"]]
+        assert shapes == [[1, 3, 48, 192]], (variant, shapes)
+    entry = next(e for e in entries(build_dir).values()
+                 if e["model"] == "ppocr_cls" and e["format"] == "mnn" and e["variant"] == "fp32")
+    assert entry["notes"]["static_input_shape"] == {"x": [1, 3, 48, 192]}

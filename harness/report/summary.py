@@ -51,6 +51,25 @@ def _shown(records: list[Measurement]) -> list[Measurement]:
                                          r.variant.get("id", ""), r.engine.get("name", "")))
 
 
+COLLAPSE_INFRA_AT = 3  # a hung or unplugged phone fails every cell alike: one line says it all
+
+
+def _collapse_infra(records: list[Measurement]) -> tuple[list[Measurement], list[str]]:
+    """A device whose cells are mostly infra errors gets one line per reason instead of a row
+    per cell (a hung phone among three otherwise buries the measured rows under 40 copies)."""
+    by_device: dict[tuple[str, str], list[Measurement]] = {}
+    for r in records:
+        if r.status == "infra_error":
+            by_device.setdefault((r.device.get("id", ""), r.reason or ""), []).append(r)
+    groups = {key: group for key, group in by_device.items() if len(group) >= COLLAPSE_INFRA_AT}
+    if not groups:
+        return records, []
+    hidden = {id(r) for group in groups.values() for r in group}
+    lines = [f"infra_error: {len(group)} cells on {device}: {reason}"
+             for (device, reason), group in sorted(groups.items())]
+    return [r for r in records if id(r) not in hidden], lines
+
+
 def format_table(header: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return []
@@ -107,9 +126,10 @@ def summary_lines(records: list[Measurement], report_model: dict[str, Any] | Non
         return ["no measurements recorded"]
     counts = Counter(r.status for r in records)
     lines = ["records: " + ", ".join(f"{n} {s}" for s, n in counts.most_common())]
-    shown = _shown(records)
+    shown, collapsed = _collapse_infra(_shown(records))
     lines += format_table(HEADER, [_row(r) for r in shown])
     lines += _tool_summary_note(shown)
+    lines += collapsed
     lines += _unsupported_lines(records)
     lines += _guessed_input_lines(records)
     for key, title in (("variants", "Variants vs fp32"), ("engines", "Engines side by side")):

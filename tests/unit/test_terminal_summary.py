@@ -45,3 +45,19 @@ def test_summary_groups_unsupported_and_prints_seed_tables(tmp_path):
     mnn_int8 = next(line for line in text.splitlines()
                     if line.startswith("cls") and "mnn" in line and "int8" in line)
     assert "0.9000" in mnn_int8 and mnn_int8.rstrip().endswith("drifted")
+
+
+def test_a_hung_device_is_one_line_not_a_row_per_cell():
+    hung = {"id": "127.0.0.1:5555", "kind": "virtual-android"}
+    why = "device 127.0.0.1:5555 stopped answering at 02:00:32 during getprop"
+    records = [rec("fp32", "onnxruntime", median=2.0)]
+    for engine in ("onnxruntime", "tflite", "ncnn", "mnn"):
+        r = rec("fp32", engine, status="infra_error", reason=why)
+        records.append(Measurement.from_dict({**r.to_dict(), "device": hung}))
+    lines = summary_lines(records)
+    assert f"infra_error: 4 cells on 127.0.0.1:5555: {why}" in lines
+    assert not [line for line in lines if line.startswith("127.0.0.1:5555")]  # no per-cell rows
+    assert any(line.startswith("host") and "onnxruntime" in line for line in lines)
+    # two infra errors stay rows: a blip on one cell is worth seeing in place
+    few = records[:3]
+    assert sum(line.startswith("127.0.0.1:5555") for line in summary_lines(few)) == 2

@@ -7,6 +7,7 @@ parsers (``check_lab_table``): both front doors accept and refuse the same value
 from __future__ import annotations
 
 import argparse
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "models": ["ppocr_cls", "face_landmark"],
     "variants": ["fp32", "fp16", "int8", "int8-dynamic", "int8-weight"],
     "engines": [],  # empty: every registered engine
+    "governors": ["default"],  # default: leave each device's governors as found
     "warmup": 10,
     "iterations": 50,
     "min_time_s": 0.0,
@@ -84,6 +86,22 @@ def parse_host_port(text: str) -> str:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:5037)")
     return f"{host or '127.0.0.1'}:{port}"
+
+
+_GOVERNOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def parse_governors(text: str) -> tuple[str, ...]:
+    """``default,performance,powersave``: the governor axis. ``default`` leaves a device as
+    found, ``fixed-performance`` is Android's fixed performance mode (no root needed), other
+    names are cpufreq governors, checked against the devices once they are found."""
+    names = parse_csv(text)
+    bad = [n for n in names if not _GOVERNOR_NAME.fullmatch(n)]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(repr(b) for b in bad)} is not a governor name (letters, digits, _ . -; "
+            f"e.g. default,performance,powersave,schedutil,fixed-performance)")
+    return names
 
 
 INPUT_SHAPE_FORMAT = "NAME=DIMS, DIMS positive integers joined by x (e.g. x=1x3x48x192)"
@@ -169,6 +187,8 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "variants": (parse_csv, f"a non-empty list of variant names {_LISTS}"),
     "engines": (_names_or_none, f"a list of engine names, empty for all {_LISTS}"),
     "devices": (parse_csv, f"a non-empty list of device ids, or all {_LISTS}"),
+    "governors": (parse_governors, f"a non-empty list of governor names, default or "
+                                   f"fixed-performance {_LISTS}"),
     "warmup": (parse_non_negative_int, "an integer >= 0"),
     "iterations": (parse_positive_int, "an integer >= 1"),
     "threads": (parse_positive_int, "an integer >= 1"),
@@ -180,7 +200,7 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "noise_tail_ratio": (parse_non_negative_float, "a number >= 0 (p90 / median)"),
     "noise_cv": (parse_non_negative_float, "a number >= 0 (std / mean)"),
 }
-_LIST_KEYS = {"models", "variants", "engines", "devices"}
+_LIST_KEYS = {"models", "variants", "engines", "devices", "governors"}
 _TEXT_KEYS = {"report_dir", "manifest"}
 
 
@@ -244,6 +264,7 @@ class RunConfig:
     engines: tuple[str, ...] = ()
     models: tuple[str, ...] = tuple(DEFAULTS["models"])
     variants: tuple[str, ...] = tuple(DEFAULTS["variants"])
+    governors: tuple[str, ...] = tuple(DEFAULTS["governors"])
     warmup: int = DEFAULTS["warmup"]
     iterations: int = DEFAULTS["iterations"]
     min_time_s: float = DEFAULTS["min_time_s"]
@@ -288,6 +309,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         engines=tuple(pick("edgelab_engine", "engines")),
         models=tuple(pick("edgelab_model", "models")),
         variants=tuple(pick("edgelab_variant", "variants")),
+        governors=tuple(pick("edgelab_governor", "governors")),
         warmup=pick("edgelab_warmup", "warmup"),
         iterations=pick("edgelab_iterations", "iterations"),
         min_time_s=pick("edgelab_min_time", "min_time_s"),

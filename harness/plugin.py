@@ -31,6 +31,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--variant", dest="edgelab_variant", type=cfg.parse_csv, default=None, metavar="NAMES",
         help="model variants: fp32, fp16, int8, int8-dynamic, int8-weight (default: "
              "[tool.edgelab] variants, all five; build them with `python -m harness models build`)")
+    add("--governor", dest="edgelab_governor", type=cfg.parse_governors, default=None,
+        metavar="NAMES",
+        help="governor axis, comma-separated: default (leave as found; the default), "
+             "performance, powersave, schedutil, ... (checked against each device's "
+             "scaling_available_governors; needs root on phones, writable cpufreq on the host) "
+             "or fixed-performance (Android 11+, no root); test ids gain the name, every "
+             "change is journaled and restored (python -m harness devices --restore)")
     add("--input-shape", dest="edgelab_input_shape", type=cfg.parse_input_shapes, action="append",
         default=None, metavar="NAME=DIMS",
         help="shape of a model input with dynamic dims, e.g. x=1x3x48x192 (repeatable or "
@@ -188,6 +195,21 @@ def _param_id(nodeid: str) -> str:
     return nodeid.rpartition("]")[0].partition("[")[2]
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
+    if SESSION_KEY in config.stash and len(config.stash[SESSION_KEY].config.governors) > 1:
+        from .run.cases import group_by_device_and_governor
+
+        # each phone's cells of one governor back to back across suite files: applied once
+        items[:] = group_by_device_and_governor(items, _case_of)
+
+
+def _case_of(item: pytest.Item):
+    from .run.cases import BenchCase
+
+    case = getattr(getattr(item, "callspec", None), "params", {}).get("bench_case")
+    return case if isinstance(case, BenchCase) else None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bench_case" not in metafunc.fixturenames:
         return
@@ -220,6 +242,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     term = config.stash.get(TERM_KEY, None)
     if term is not None:
         term.finishing = True  # a SIGTERM from now on must not cut the report short
+    _release_devices(config)  # governors back first, before a report that may take a while
     config.stash[SESSION_KEY].runner.fidelity.close()
     if hasattr(config, "workerinput"):
         return
@@ -229,6 +252,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ending = end_run(config.stash[SESSION_KEY], exitstatus, interrupted_by(term, exitstatus))
     config.stash[ENDING_KEY] = ending
     session.exitstatus = ending.exitstatus  # pytest returns it: no report / nothing measured
+
+
+def _release_devices(config: pytest.Config) -> None:
+    bench_session = config.stash[SESSION_KEY]
+    for problem in bench_session.runner.release():
+        bench_session.notes.append(problem)  # the controller's notes reach the terminal
+        if hasattr(config, "workerinput"):   # a worker's notes reach nothing: say it on stderr
+            import sys
+
+            print(f"edgelab: {problem}", file=sys.stderr)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

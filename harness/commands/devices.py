@@ -2,18 +2,26 @@ from __future__ import annotations
 
 import json
 
+from ..devices import journal
 from ..devices.discovery import discover_all, open_device
 
-HELP = "list the devices `--device=all` would use, with their profiles"
+HELP = ("list the devices `--device=all` would use, with their profiles; --restore puts back "
+        "what a killed run changed on a device")
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--no-probe", action="store_true",
                         help="do not probe devices for their profile (faster)")
+    parser.add_argument("--restore", nargs="?", const="", default=None, metavar="ID",
+                        help="restore the governors (and fixed-performance mode) a run that was "
+                             "killed left changed, from its journal in "
+                             f"{journal.journal_dir()}: every device with a journal, or only ID")
 
 
 def run(args) -> int:
+    if args.restore is not None:
+        return restore(args.restore or None)
     notes: list[str] = []
     entries = []
     for info in discover_all(notes=notes):
@@ -24,8 +32,11 @@ def run(args) -> int:
             except Exception as exc:  # one broken device must not hide the others
                 entry["profile_error"] = f"{type(exc).__name__}: {exc}"
         entries.append(entry)
+    pending = journal.pending()
     if args.json:
-        print(json.dumps({"devices": entries, "notes": notes}, indent=2, default=str))
+        print(json.dumps({"devices": entries, "notes": notes,
+                          "journals": [{"path": str(p), **data} for p, data in pending]},
+                         indent=2, default=str))
         return 0
     for e in entries:
         tag = " (virtual)" if e.get("virtual") else ""
@@ -38,4 +49,39 @@ def run(args) -> int:
             print(f"{'':<24} probe failed: {e['profile_error']}")
     for note in notes:
         print(f"note: {note}")
+    for path, data in pending:
+        device = (data.get("device") or {}).get("id", "?")
+        print(f"restore journal: {device}: {journal.describe(data)} ({path}); repair with "
+              f"`python -m harness devices --restore {device}`")
     return 0
+
+
+def restore(wanted: str | None) -> int:
+    """Restore every journaled device (or ``wanted``); 0 when all are back, else 1."""
+    from ..devices.base import DeviceInfo
+    from ..devices.operations import repair_stale
+
+    pending = [(p, d) for p, d in journal.pending()
+               if wanted is None or (d.get("device") or {}).get("id") == wanted]
+    if not pending:
+        print(f"nothing to restore: no journal{' for ' + wanted if wanted else ''} in "
+              f"{journal.journal_dir()}")
+        return 0 if wanted is None else 1
+    failed = 0
+    for path, data in pending:
+        if not data.get("device"):
+            print(f"{path}: unreadable journal: remove it after checking the device by hand")
+            failed += 1
+            continue
+        info = DeviceInfo.from_dict(data["device"])
+        log = journal.Journal(info.as_dict())
+        log.path = path
+        try:
+            device = open_device(info)
+            done = repair_stale(device.operations(), log, f"python -m harness devices --restore {info.id}")
+        except Exception as exc:  # one device that cannot be reached must not stop the others
+            print(f"{info.id}: not restored: {exc}")
+            failed += 1
+            continue
+        print(f"{info.id}: {done}")
+    return 1 if failed else 0

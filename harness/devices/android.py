@@ -18,18 +18,22 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from ..errors import InfraError
 from . import probe
 from .adb_transport import (DEFAULT_TIMEOUT_S, AdbTransport, bounded, make_client,
                             parse_address, quick_timeout, quote_argv, server_address,
                             server_listening, start_server, wrap_adb_error)
+from .android_control import (OFFER, AndroidPolicyFiles, FixedPerformanceOperation,
+                              RootAccess)
 from .base import DeviceInfo, ExecResult
+from .cpufreq_control import GovernorOperation, observed_governors
 from .hang import Hang, HangGuard
+from .journal import Journal
+from .operations import Operation, prepared
 from .pushcache import PushCache
 
 CONNECT_SETTLE_S = 5.0  # a freshly connected device is "offline"/"connecting" until its handshake
@@ -127,22 +131,6 @@ def abis_of(profile: dict[str, Any]) -> list[str]:
     return list(abis) if isinstance(abis, list) else []
 
 
-# -- conditions: ordered operations (pyperf style), each available/read/apply/restore ---------
-@dataclass
-class Operation:
-    """One piece of device state the harness reads and may change for a run.
-
-    ``apply`` returns True when it changed something; ``restore`` puts back what ``read``
-    saw. Today every operation only reads: DVFS control (fixed governors, performance mode)
-    arrives as operations in this list, ordered with the reason for the order.
-    """
-    name: str
-    available: Callable[[], bool]
-    read: Callable[[], Any]
-    apply: Callable[[dict, Any], bool] = lambda conditions, before: False
-    restore: Callable[[Any], None] = lambda before: None
-
-
 class AndroidDevice:
     """A phone behind adb. Constructing it does not touch the device; ``profile()`` does."""
 
@@ -195,36 +183,34 @@ class AndroidDevice:
         return self.transport.pull_file(remote, Path(local))
 
     # -- conditions and telemetry -----------------------------------------------------
+    @cached_property
+    def root(self) -> RootAccess:
+        return RootAccess(self.transport, self._build_props,
+                          lambda: bool(self._profile["shell"]["timeout"]))
+
+    def _build_props(self) -> dict[str, str]:
+        keys = ("ro.debuggable", "ro.build.type")
+        return {k: self.transport.shell(["getprop", k]).stdout.strip() for k in keys}
+
+    @cached_property
+    def policy_files(self) -> AndroidPolicyFiles:
+        return AndroidPolicyFiles(self.transport, self._sysfs, self.root, self.info.id)
+
     def operations(self) -> list[Operation]:
-        # read-only for now; order matters once they write: governors before anything that
-        # depends on frequencies, thermal last because it is what the others influence
-        return [
-            Operation("governors", lambda: isinstance(self._profile["governors"], dict),
-                      lambda: probe.read_governors(self._sysfs)),
-            Operation("battery_thermal", lambda: True, self.sample),
-        ]
+        # governors before fixed-performance: the power HAL's mode works on top of whatever
+        # governor runs, and restoring in reverse leaves the mode off before governors return
+        return [GovernorOperation(self.policy_files, OFFER),
+                FixedPerformanceOperation(self.transport, self.info.id)]
 
     @contextlib.contextmanager
     def prepare(self, conditions: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Snapshot governors, battery and thermal state; restore whatever was applied."""
-        snapshot: dict[str, Any] = {}
-        applied: list[tuple[Operation, Any]] = []
-        try:
-            for op in self.operations():
-                if not op.available():
-                    snapshot[op.name] = "unavailable"
-                    continue
-                before = op.read()
-                snapshot[op.name] = before
-                if op.apply(conditions, before):
-                    applied.append((op, before))
-            state = dict(snapshot.get("battery_thermal") or {})
-            state["governors"] = snapshot.get("governors")
-            state["applied"] = [op.name for op, _ in applied]
+        """Apply ``conditions["governor"]`` (journaled, verified; restored on exit whatever
+        happens); yields the requested governor, what was applied and the observed ones."""
+        fix = f"python -m harness devices --restore {self.info.id}"
+        with prepared(self.operations(), conditions, Journal(self.info.as_dict()), fix) as state:
+            if "governors_observed" not in state and isinstance(self._profile["governors"], dict):
+                state["governors_observed"] = observed_governors(self.policy_files)
             yield state
-        finally:
-            for op, before in reversed(applied):
-                op.restore(before)
 
     def sample(self) -> dict[str, Any]:
         return probe.sample(self.transport, self._sysfs)

@@ -6,6 +6,7 @@ rather than inventing a value.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -14,9 +15,13 @@ import sys
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from .base import DeviceInfo, ExecResult, no_preparation
+from ..errors import Unsupported
+from . import cpufreq_control as cpufreq
+from .base import DeviceInfo, ExecResult
+from .journal import Journal
+from .operations import Operation, prepared
 
 SYSFS_CPU = Path("/sys/devices/system/cpu")
 SYSFS_THERMAL = Path("/sys/class/thermal")
@@ -74,6 +79,7 @@ class HostDevice:
     def __init__(self, info: DeviceInfo | None = None, timeout_s: float | None = None):
         self.info = info or host_info()
         self.timeout_s = timeout_s  # exec's default limit; None: wait as long as it takes
+        self.policy_files = HostPolicyFiles(SYSFS_CPU)
 
     @cached_property
     def _profile(self) -> dict[str, Any]:
@@ -110,10 +116,15 @@ class HostDevice:
             shutil.copyfile(remote, local)
         return Path(local)
 
+    def operations(self) -> list[Operation]:
+        # governors first: fixed-performance is refused here, after any governor restore
+        return [cpufreq.GovernorOperation(self.policy_files), NoFixedPerformance()]
+
     def prepare(self, conditions: dict[str, Any]):
-        # Host tuning (governor, turbo) arrives with the DVFS issue as ordered operations;
-        # until then the host is measured as it is and the conditions say so.
-        return no_preparation(self.sample())
+        """Apply ``conditions["governor"]`` when cpufreq sysfs is writable (root on bare
+        metal), journaled and restored on exit; yields the requested and observed governors."""
+        return _observing(prepared(self.operations(), conditions, Journal(self.info.as_dict()),
+                                   "python -m harness devices --restore host"), self.policy_files)
 
     def sample(self) -> dict[str, Any]:
         import psutil
@@ -131,6 +142,68 @@ class HostDevice:
             "charging": battery.power_plugged if battery else None,
             "battery_pct": battery.percent if battery else None,
         }
+
+
+class HostPolicyFiles:
+    """cpufreq policies of this machine, read and written directly in sysfs."""
+    where = "host"
+    FILES = ("scaling_governor", "scaling_available_governors", "scaling_min_freq",
+             "scaling_max_freq", "cpuinfo_min_freq", "cpuinfo_max_freq", "related_cpus")
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def read(self) -> dict[str, cpufreq.Policy]:
+        lines = []
+        for directory in sorted(self.root.glob("cpu[0-9]*/cpufreq")):
+            for name in self.FILES:
+                value = _read(directory / name)
+                if value is not None:
+                    lines.append(f"{directory / name}: {value}")
+        return cpufreq.policies_from_dump("\n".join(lines))
+
+    def write(self, writes: list[tuple[str, str]]) -> str:
+        errors = []
+        for path, value in writes:
+            try:
+                Path(path).write_text(value)
+            except OSError as exc:
+                errors.append(f"{path}: {exc.strerror or exc}")
+        return "; ".join(errors)
+
+    def cannot_write(self) -> str | None:
+        target = next(iter(sorted(self.root.glob("cpu[0-9]*/cpufreq/scaling_governor"))), None)
+        if target is None:
+            return "no cpufreq in sysfs (VM or container)"
+        if os.access(target, os.W_OK):
+            return None
+        try:
+            read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        why = "sysfs is mounted read-only (a container)" if read_only else \
+            f"permission denied for uid {os.getuid()} (root may write it)"
+        return f"cpufreq sysfs is not writable here: {target}: {why}"
+
+
+class NoFixedPerformance(Operation):
+    name = "fixed_performance"
+
+    def wants(self, conditions: dict[str, Any]) -> bool:
+        return conditions.get("governor") == "fixed-performance"
+
+    def check(self, conditions: dict[str, Any]) -> None:
+        raise Unsupported("fixed-performance is an Android power mode (cmd power "
+                          "set-fixed-performance-mode-enabled); the host has none")
+
+
+@contextlib.contextmanager
+def _observing(inner, files) -> Iterator[dict[str, Any]]:
+    """``inner``'s state plus the governor of every policy as it is once applied."""
+    with inner as state:
+        if "governors_observed" not in state:
+            state["governors_observed"] = cpufreq.observed_governors(files)
+        yield state
 
 
 def host_info() -> DeviceInfo:

@@ -29,7 +29,7 @@ B = bool | None
 
 
 class _Conditions(Struct, frozen=True, gc=False):
-    governor: T = None
+    governor_requested: T = None
     temp_c: F = None
     charging: B = None
     other_cpu_pct: F = None
@@ -185,7 +185,8 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
     cols: dict[str, Any] = {
         "test_id": _get(recs, "test_id"), "suite": _get(recs, "suite"),
         "status": _get(recs, "status"), "reason": _get(recs, "reason"),
-        "governor": _get(cond, "governor"), "noise_reason": _get(cond, "noise_reason"),
+        "governor": [g or "default" for g in _get(cond, "governor_requested")],
+        "noise_reason": _get(cond, "noise_reason"),
         "cond_abi": _get(cond, "abi"), "cond_virtual": _get(cond, "virtual"),
         "charging": _get(cond, "charging"), "noisy": _get(cond, "noisy"),
         "throttled": _get(cond, "throttled"),

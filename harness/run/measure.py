@@ -16,6 +16,7 @@ from ..engines.base import RawRun, RunSettings
 from ..engines.hostrun import run_on_host
 from ..errors import InfraError, MeasurementError, Unsupported
 from .fidelity_check import FidelityChecker
+from .governors import GovernorHolder, reason_of
 from ..models.manifest import ModelSpec
 from ..results.schema import Measurement
 from ..results.stats import LatencyStats
@@ -40,6 +41,7 @@ class CellRunner:
         self.model_paths = model_paths
         self.store = store
         self._devices: dict[str, Any] = {}
+        self.governors = GovernorHolder()  # one applied governor per device, see governors.py
         self.fidelity = FidelityChecker(config.fidelity, model_paths, self.settings)
 
     def settings(self, **overrides: Any) -> RunSettings:
@@ -75,22 +77,27 @@ class CellRunner:
             if device.info.kind == "host":  # outputs come back only from host runs
                 settings = dataclasses.replace(
                     settings, save_outputs=self.fidelity.outputs_path(test_id))
-            with device.prepare({}) as before:
-                raw = self._execute(device, engine, artifact, spec, settings)
-                after = device.sample()
+            held = self.governors.hold(case.device.id, device, case.governor)
+            before = device.sample()
+            raw = self._execute(device, engine, artifact, spec, settings)
+            after = device.sample()
         except Unsupported as exc:
-            return self._emit(case, suite, test_id, ident, "unsupported", exc.reason)
+            return self._emit(case, suite, test_id, ident, "unsupported", reason_of(exc))
         except InfraError as exc:
-            return self._emit(case, suite, test_id, ident, "infra_error", str(exc))
+            return self._emit(case, suite, test_id, ident, "infra_error", reason_of(exc))
         except MeasurementError as exc:
-            return self._emit(case, suite, test_id, ident, "failed", str(exc))
+            return self._emit(case, suite, test_id, ident, "failed", reason_of(exc))
         except Exception as exc:  # a harness bug must still leave a record and let the run go on
             return self._emit(case, suite, test_id, ident, "failed",
                               f"harness error: {type(exc).__name__}: {exc}")
         if raw.extra.get("input_shape_guessed"):  # about the model as run: the report warns once
             ident["model"]["input_shape_guessed"] = raw.extra["input_shape_guessed"]
         fidelity = self.fidelity.check(spec, settings.save_outputs)
-        return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity)
+        return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity, held)
+
+    def release(self) -> list[str]:
+        """Restore every device's governors (session end); the problems, one line each."""
+        return self.governors.release()
 
     def _artifact(self, spec: ModelSpec, case: BenchCase, engine, profile) -> Artifact:
         """The cell's artifact; a device that cannot run the engine at all is the more basic
@@ -119,10 +126,11 @@ class CellRunner:
         return run_with_tool(device, engine, artifact, spec, settings)
 
     def _emit_ok(self, case, suite, test_id, ident, raw: RawRun, before, after,
-                 fidelity: dict[str, Any] | None = None) -> Measurement:
+                 fidelity: dict[str, Any] | None = None,
+                 held: dict[str, Any] | None = None) -> Measurement:
         stats = LatencyStats.from_samples(raw.samples_ms)
         conditions = {"threads": raw.threads, "before": before, "after": after,
-                      "governor": before.get("governor"), "temp_c": after.get("temp_c"),
+                      **_governor_conditions(case, held or {}), "temp_c": after.get("temp_c"),
                       "charging": after.get("charging"), "other_cpu_pct": raw.other_cpu_pct,
                       "virtual": case.device.virtual}
         conditions.update(self._noise(stats, raw))
@@ -165,7 +173,9 @@ class CellRunner:
     def _emit(self, case, suite, test_id, ident, status: str, reason: str) -> Measurement:
         record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,
                              status=status, reason=reason,
-                             conditions={"virtual": case.device.virtual}, **ident)
+                             conditions={"virtual": case.device.virtual,
+                                         "governor": case.governor,
+                                         "governor_requested": case.governor}, **ident)
         self.store.append(record)
         return record
 
@@ -183,6 +193,19 @@ def _spread(stats: LatencyStats, raw: RawRun) -> tuple[int, float | None, float 
     median_ms, p90_ms = tool.get("median_ms"), tool.get("p90_ms")
     tail = p90_ms / median_ms if p90_ms is not None and median_ms else None
     return int(tool.get("n") or 0), tail, cv
+
+
+def _governor_conditions(case: BenchCase, held: dict[str, Any]) -> dict[str, Any]:
+    """The governor axis in a record: ``governor`` (the report's cell key) and
+    ``governor_requested`` are the value asked for, ``governors_observed`` what each policy ran
+    once it was applied and verified; ``applied`` the operations that changed the device."""
+    out = {"governor": case.governor, "governor_requested": case.governor,
+           "governors_observed": held.get("governors_observed"),
+           "applied": held.get("applied") or []}
+    for key in ("freq_limits_khz", "fixed_performance", "repaired"):
+        if held.get(key) is not None:
+            out[key] = held[key]
+    return out
 
 
 def _device_ident(case: BenchCase) -> dict[str, Any]:

@@ -15,13 +15,14 @@ from typing import Any
 from .cases import BenchCase, build_cases
 from ..config import RunConfig
 from ..devices.base import DeviceInfo
-from ..devices.discovery import discover_all, select
+from ..devices.discovery import discover_all, open_device, select
 from ..engines import REGISTRY as ENGINE_REGISTRY
 from ..engines import get_engine
 from ..errors import UsageError
 from ..models.fetch import default_cache_dir, fetch
 from ..models.inputs import check_input_shapes
 from ..models.manifest import ModelSpec, adhoc_model, load_manifest, resolve_model
+from .governors import check_governors
 from .measure import CellRunner
 from ..results.store import RunStore, new_run_id
 from ..models.variants import VARIANTS
@@ -73,6 +74,8 @@ class BenchSession:
         chosen = hook.pytest_edgelab_select_devices(config=pytest_config, found=found,
                                              wanted=config.devices) if hook else None
         devices = chosen if chosen is not None else select(found, config.devices)
+        check_governors(config.governors, devices,  # before anything is fetched or measured
+                        lambda info: open_device(info, timeout_s=config.timeout_s))
         cache = config.cache_dir or default_cache_dir()
         paths = {name: fetch(spec, cache, log=log) for name, spec in models.items()}
         for line in check_input_shapes(models, paths, config.input_shapes):
@@ -101,7 +104,8 @@ class BenchSession:
 
     # -- use ----------------------------------------------------------------------------
     def cases(self) -> list[BenchCase]:
-        return build_cases(self.devices, tuple(self.models), self.config.variants, self.engines)
+        return build_cases(self.devices, tuple(self.models), self.config.variants, self.engines,
+                           self.config.governors)
 
     def plan(self, test_ids: list[str]) -> None:
         """Record the cells this run means to measure, once collected: a report of a run that

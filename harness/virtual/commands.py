@@ -1,9 +1,9 @@
 """The mksh/toybox commands of the virtual phone: registry, helpers and the shell's own commands.
 
 Each command is ``fn(shell, argv, io) -> rc``. Texts follow toybox ("cat: X: No such file or
-directory") and mksh ("/system/bin/sh: cd: ..."); ``pm``, ``am``, ``cmd`` and the like are
-deliberately absent, so they fail with mksh's "inaccessible or not found" (rc 127). File commands
-live in filecmds.py, device-information commands in syscmds.py.
+directory") and mksh ("/system/bin/sh: cd: ..."); ``pm``, ``am`` and the like are deliberately
+absent, so they fail with mksh's "inaccessible or not found" (rc 127). File commands live in
+filecmds.py, device-information commands in syscmds.py, ``cmd power`` in powercmd.py.
 """
 from __future__ import annotations
 
@@ -241,4 +241,4 @@ def _evaluate(shell, args: list[str]) -> bool:
     return len(args) == 1 and args[0] != ""
 
 
-from . import filecmds, syscmds  # noqa: E402,F401  (they register themselves)
+from . import filecmds, powercmd, syscmds  # noqa: E402,F401  (they register themselves)

@@ -71,6 +71,8 @@ class DeviceState:
         self.last_activity = time.monotonic()
         self.gone = False
         self.stalled = False  # `hang-after=N` reached: OPENs are taken and never answered
+        self.power_modes: dict[str, bool] = {}  # `cmd power` modes (powercmd.py) and their log
+        self.power_log: list[tuple[str, bool]] = []
         self._opened = 0
         self._children: set = set()
         self._lock = threading.Lock()

@@ -61,7 +61,7 @@ def hostile_run(real_run, tmp_path_factory) -> Path:
     sweep = []
     for governor, scale, mw in (("performance", 0.8, 3000), ("powersave", 1.9, 1200)):
         copy = json.loads(json.dumps(ok))
-        copy["conditions"]["governor"] = governor
+        copy["conditions"]["governor"] = copy["conditions"]["governor_requested"] = governor
         copy["latency"]["median_ms"] *= scale
         copy["power"] = {"mean_mw": mw}
         copy["extra"]["trace"] = [{"t_s": t / 2, "temp_c": 40 + t / 3, "freq_mhz": 2400 - 9 * t,

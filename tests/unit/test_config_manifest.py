@@ -57,7 +57,11 @@ def _lab(tmp_path, body: str):
     ("variants = [1, 2]", r"variants = \[1, 2\]: must be a non-empty list of variant names"),
     ("report_dir = 5", r"report_dir = 5: must be a directory path"),
     ("colour = 1", r"\[tool.edgelab\]: unknown key\(s\) \['colour'\]; valid: \['devices', 'engines', "
-                   r"'fidelity', 'iterations', 'manifest', 'min_time_s', 'models', 'noise_cv'"),
+                   r"'fidelity', 'governors', 'iterations', 'manifest', 'min_time_s', 'models', "
+                   r"'noise_cv'"),
+    ('governors = ["performance", "power save"]',
+     r'governors = \["performance", "power save"\]: must be a non-empty list of governor names'),
+    ("governors = [1]", r"governors = \[1\]: must be a non-empty list of governor names"),
     ('[tool.edgelab.fidelity]\nmin_iou = "half"',
      r'\[tool.edgelab.fidelity\] min_iou = "half": must be a number >= 0$'),
 ])

@@ -28,7 +28,8 @@ def rec(variant="fp32", engine="tflite", median=None, ci=None, status="ok", suit
             "status": status, "reason": reason, "device": dict(device),
             "model": {"name": model, "format": "onnx", "task": "segmentation"},
             "variant": {"id": variant, "format": engine, "bytes": BYTES.get((engine, variant))},
-            "engine": engine_part, "conditions": {"governor": governor, "virtual": False, **cond},
+            "engine": engine_part, "conditions": {"governor": governor, "governor_requested": governor,
+                                                        "virtual": False, **cond},
             "samples_ms": list(samples), "schema_version": 1}
     if status == "ok":
         low, high = ci or (median - 10, median + 10)

@@ -35,10 +35,12 @@ bench: variants
 	  echo "report: $$(readlink -f reports/latest)/report.html"; \
 	  test $$rc -le 1
 
-# System packages the integration and browser tests drive (real adb server, real Chromium).
+# System packages the integration and browser tests drive (real adb server, real Chromium, and
+# mksh, Android's shell, which runs the phone sampler's script in tests/unit/test_telemetry_script.py).
 # Installed only when missing and when we may (root + apt); otherwise those tests say why they skip.
 system-deps:
 	@missing=""; command -v adb >/dev/null || missing="$$missing adb"; \
+	 command -v mksh >/dev/null || missing="$$missing mksh"; \
 	 test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

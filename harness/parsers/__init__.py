@@ -31,6 +31,7 @@ TOOLS: dict[str, str] = {
     "adb_devices": "harness.parsers.adb_devices",
     "ios_info": "harness.parsers.ios_info",
     "exec_failure": "harness.parsers.exec_failure",
+    "sampler_stream": "harness.parsers.sampler_stream",
 }
 
 # Other names callers use for a tool: expected.json's "kind" says "ios", and the benchmark tools'
@@ -45,6 +46,7 @@ ALIASES: dict[str, str] = {
 # shared phrases come first; generic shapes (key: value lines) come last.
 _SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("getprop", re.compile(r"^\s*\[[\w.\-]+\]\s*:\s*\[", re.M)),
+    ("sampler_stream", re.compile(r"^# edgelab-sampler \d+", re.M)),
     ("tflite_benchmark_model", re.compile(
         r"Inference timings in us|Running benchmark for at least|"
         r"Initialized session in [\d.]+ms|^\W*(?:INFO: )?STARTING!", re.M)),

@@ -111,6 +111,19 @@ def _exit(shell, argv, io):
     raise ShellExit(int(argv[1]) & 0xFF if len(argv) > 1 and argv[1].isdigit() else shell.last_rc)
 
 
+@command("read")
+def _read(shell, argv, io):
+    # one line of stdin into NAMEs (the last takes the rest); the sampler script reads sysfs
+    # files with `read -r v < FILE` because a builtin costs the phone no fork
+    names = [a for a in argv[1:] if a != "-r"] or ["REPLY"]
+    data = io.stdin
+    line, newline, _ = data.partition(b"\n")
+    fields = line.decode(errors="replace").split(None, len(names) - 1)
+    for number, name in enumerate(names):
+        shell.env[name] = fields[number] if number < len(fields) else ""
+    return 0 if newline else 1  # mksh: a line without its newline still sets, but returns 1
+
+
 @command("sleep")
 def _sleep(shell, argv, io):
     shell.wait(_duration(argv[1]) if len(argv) > 1 else 0)
@@ -190,7 +203,7 @@ def _which(shell, argv, io):
     rc = 0
     for name in names:
         if name in COMMANDS:
-            builtin = name in ("cd", "exit", "export", "exec")  # mksh builtins have no path
+            builtin = name in ("cd", "exit", "export", "exec", "read")  # mksh builtins: no path
             _out(io, (name if builtin else f"/system/bin/{name}") + "\n")
         elif "/" in name and shell.fs.is_file(shell.fs.normalize(name, shell.cwd)):
             _out(io, name + "\n")
@@ -241,4 +254,4 @@ def _evaluate(shell, args: list[str]) -> bool:
     return len(args) == 1 and args[0] != ""
 
 
-from . import filecmds, powercmd, syscmds  # noqa: E402,F401  (they register themselves)
+from . import filecmds, loops, powercmd, proccmds, syscmds  # noqa: E402,F401  (they register)

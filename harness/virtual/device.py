@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..errors import UsageError
 from .adbd import AdbConnection
 from .fs import VirtualFS
+from .physics import Physics
 from .profile import Profile, load_profile
 from .services import open_service
 
@@ -67,6 +68,8 @@ class DeviceState:
     def __init__(self, profile: Profile, faults: Faults, serial: str, on_drop):
         self.profile, self.faults = profile, faults
         self.fs = VirtualFS(profile, storage_full=faults.storage_full)
+        self.physics = Physics(profile, self.fs)  # heat, throttling, battery: simulated
+        self.fs.dynamic = self.physics.read
         self.props = {**profile.props, "ro.serialno": serial, "ro.boot.serialno": serial}
         self.last_activity = time.monotonic()
         self.gone = False

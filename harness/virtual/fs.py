@@ -66,6 +66,7 @@ class VirtualFS:
         self._mkdir_meta("/storage/emulated/0", 0o770, SHELL_UID)
         self._mkdir_meta("/sdcard", 0o770, SHELL_UID)  # a symlink on phones; a dir is enough here
         self._owner = owner
+        self.dynamic = None  # path -> bytes | None: files a model computes when read (physics.py)
         self._populate()
 
     # -- paths -------------------------------------------------------------------------------
@@ -125,6 +126,8 @@ class VirtualFS:
     def read_bytes(self, path: str) -> bytes:
         if path == "/dev/null":
             return b""
+        if self.dynamic is not None and (computed := self.dynamic(path)) is not None:
+            return computed
         host = self.host_path(path)
         if host.is_dir():
             raise _error(errno.EISDIR, path)

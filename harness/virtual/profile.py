@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .simulation import Simulation, load_simulation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = REPO_ROOT / "device_profiles"
@@ -27,7 +28,8 @@ LOCAL_CAPTURES = PROFILE_DIR / "captures"
 KNOWN_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi", "x86_64", "x86")
 CAPTURE_KINDS = ("getprop", "cpuinfo", "cpufreq", "battery", "thermalservice", "thermal_sysfs")
 REQUIRED_CAPTURES = ("getprop", "cpuinfo", "cpufreq")
-_TABLES = {"device", "captures", "sources", "capabilities", "props", "match", "extends"}
+_TABLES = {"device", "captures", "sources", "capabilities", "props", "match", "extends",
+           "simulation"}
 _CAPABILITY_KEYS = {"abis", "page_size", "storage_total_bytes", "storage_free_bytes", "governors",
                     "default_governor", "root", "kernel_release", "cpu_speed_factor"}
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
@@ -51,6 +53,8 @@ class Profile:
     kernel_release: str
     match: dict[str, list[str]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    cpu_speed_factor: float = 1.0  # the phone's speed relative to the host CPU at max frequency
+    simulation: Simulation = field(default_factory=Simulation)  # physics constants, not measurements
 
     @property
     def model(self) -> str:
@@ -105,6 +109,8 @@ def load_profile(name_or_path: str, **overrides: Any) -> Profile:
     props = parse_getprop(captures["getprop"])
     props.update({str(k): str(v) for k, v in data.get("props", {}).items()})
     props["ro.edgelab.virtual"] = "1"  # the Android backend labels records virtual from this
+    # temperatures, battery current and tool slowdown come from a model (simulation.py)
+    props["ro.edgelab.simulated"] = "thermal,battery,cpu_speed"
     abis = tuple(caps.get("abis") or _abis_from_props(props))
     bad = [a for a in abis if a not in KNOWN_ABIS]
     if not abis or bad:
@@ -116,6 +122,9 @@ def load_profile(name_or_path: str, **overrides: Any) -> Profile:
     free = int(caps.get("storage_free_bytes", total // 2))
     if not 0 <= free <= total:
         raise UsageError(f"{where}: storage_free_bytes must be between 0 and storage_total_bytes")
+    speed = caps.get("cpu_speed_factor", 1.0)
+    if not isinstance(speed, (int, float)) or isinstance(speed, bool) or speed <= 0:
+        raise UsageError(f"{where}: cpu_speed_factor {speed!r} must be a number > 0")
     device = data.get("device", {})
     return Profile(
         name=str(device.get("name", path.stem)), path=path,
@@ -126,7 +135,8 @@ def load_profile(name_or_path: str, **overrides: Any) -> Profile:
         root=bool(caps.get("root", True)), kernel_release=str(caps.get("kernel_release", "")),
         match={str(k): [str(x) for x in (v if isinstance(v, list) else [v])]
                for k, v in data.get("match", {}).items()},
-        sources={str(k): str(v) for k, v in data.get("sources", {}).items()})
+        sources={str(k): str(v) for k, v in data.get("sources", {}).items()},
+        cpu_speed_factor=float(speed), simulation=load_simulation(data.get("simulation", {}), where))
 
 
 def parse_getprop(text: str) -> dict[str, str]:

@@ -81,15 +81,19 @@ class Shell:
         except ShellSyntaxError as exc:
             self.warn(io, str(exc))
             return 2
+        try:
+            return self.run_items(items, io)
+        except ShellExit as exc:
+            self.last_rc = exc.rc
+            return exc.rc
+
+    def run_items(self, items: list, io: IO) -> int:
+        """Parsed items in order (``&&``/``||`` honoured); a closed stream stops them."""
         rc = self.last_rc
         for connector, pipeline in items:
             if (connector == "&&" and rc != 0) or (connector == "||" and rc == 0):
                 continue
-            try:
-                rc = self.run_pipeline(pipeline, io)
-            except ShellExit as exc:
-                self.last_rc = exc.rc
-                return exc.rc
+            rc = self.run_pipeline(pipeline, io)
             self.last_rc = rc
             if self.cancel.is_set():
                 raise Cancelled()
@@ -136,7 +140,7 @@ class Shell:
             sink = _io.BytesIO()
             files.append((path, sink, True))
             fds[fd] = sink.write
-        if not argv:
+        if not argv and command.loop is None:
             self.env.update(assignments)
             return 0
         stdin = fds[0] if isinstance(fds[0], bytes) or fds[0] is io.source else b""
@@ -145,7 +149,12 @@ class Shell:
         if assignments:
             self.env = {**self.env, **assignments}  # `X=1 cmd`: X is set for cmd only
         try:
-            rc = self.dispatch(argv, stage)
+            if command.loop is not None:
+                from .loops import run_loop
+
+                rc = run_loop(self, command.loop, stage)
+            else:
+                rc = self.dispatch(argv, stage)
         finally:
             self.env = saved_env
         for path, sink, append in files:
@@ -228,6 +237,8 @@ class Shell:
 
     def wait(self, seconds: float | None) -> None:
         """Sleep until ``seconds`` pass (None: forever); raise Cancelled/TimedOut if those come first."""
+        for flush in reversed(getattr(self, "flushers", ())):
+            flush()  # what a loop printed leaves before the wait, as a pipe's reader would see it
         end = None if seconds is None else time.monotonic() + seconds
         while True:
             now = time.monotonic()

@@ -1,10 +1,11 @@
 """Lexer and parser for the virtual phone's shell: command lines -> pipelines of commands.
 
 Covers what adb clients send: '' "" and \\ quoting, ``$?``/``$VAR``/``${VAR}``, ``;`` ``&&`` ``||``
-``|`` ``&``, redirections ``>`` ``>>`` ``<`` ``N>`` ``N>&M``, ``#`` comments. Command substitution,
-backquotes, subshells and control structures are refused with a syntax error (rc 2) rather than
-misread. Words stay unexpanded here; shell.py expands them when each command runs, after ``$?``
-is known.
+``|`` ``&``, redirections ``>`` ``>>`` ``<`` ``N>`` ``N>&M``, ``#`` comments, and the loops a
+sampling script needs: ``while``/``until`` LIST ``do`` LIST ``done`` and ``for NAME in WORDS; do``
+LIST ``done`` (loops.py runs them). Command substitution, backquotes, subshells, ``if`` and
+``case`` are refused with a syntax error (rc 2) rather than misread. Words stay unexpanded here;
+shell.py expands them when each command runs, after ``$?`` is known.
 """
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ class ShellSyntaxError(Exception):
 class Command:
     words: list = field(default_factory=list)      # each word: list of (kind, text) segments
     redirects: list = field(default_factory=list)  # (fd, op, word) or (fd, ">&", int)
+    loop: "Loop | None" = None                     # a while/until/for compound, run by loops.py
+
+
+@dataclass
+class Loop:
+    kind: str                                       # "while", "until" or "for"
+    condition: list = field(default_factory=list)  # parsed items (while/until)
+    body: list = field(default_factory=list)       # parsed items
+    name: str = ""                                  # for: the variable
+    words: list = field(default_factory=list)      # for: the unexpanded words after `in`
 
 
 # -- lexing ------------------------------------------------------------------------------------
@@ -155,18 +166,44 @@ def _lex_var(text: str, i: int, parts: list, quoted: bool) -> int:
 
 
 # -- parsing -----------------------------------------------------------------------------------
+_LOOP_STARTS = ("while", "until", "for")
+
+
 def parse(tokens: list[tuple]) -> list[tuple[str, list[Command]]]:
     """[(connector, pipeline)]: connector is '', ';', '&&' or '||' (what precedes the pipeline)."""
+    items, k, stop = _parse_list(tokens, 0, ())
+    if stop is not None:
+        raise ShellSyntaxError(f"syntax error: unexpected '{stop}'")
+    return items
+
+
+def _reserved(token: tuple) -> str | None:
+    if token[0] != "word" or not all(kind == "lit" for kind, _ in token[1]):
+        return None
+    word = "".join(text for _, text in token[1])
+    return word if word in _RESERVED else None
+
+
+def _parse_list(tokens: list[tuple], k: int, stops: tuple[str, ...]):
+    """Items up to one of the reserved words ``stops`` at a command start: (items, k, stop).
+
+    ``k`` is left on the stop word; stop is None at the end of the input."""
     items: list[tuple[str, list[Command]]] = []
     connector, pipeline, command = "", [], Command()
-    k = 0
     while k < len(tokens):
         token = tokens[k]
+        word = _reserved(token) if not command.words and command.loop is None else None
+        if word in stops and not pipeline:
+            break
+        if word in _LOOP_STARTS:
+            command.loop, k = _parse_loop(tokens, k + 1, word)
+            continue
+        if word is not None:
+            raise ShellSyntaxError(f"syntax error: '{word}' is not supported by the virtual device"
+                                   if word not in ("do", "done") else f"syntax error: unexpected '{word}'")
         if token[0] == "word":
-            if not command.words and all(kind == "lit" for kind, _ in token[1]) and \
-                    "".join(text for _, text in token[1]) in _RESERVED:
-                word = "".join(text for _, text in token[1])
-                raise ShellSyntaxError(f"syntax error: '{word}' is not supported by the virtual device")
+            if command.loop is not None:
+                raise ShellSyntaxError("syntax error: unexpected word after 'done'")
             command.words.append(token[1])
         elif token[0] == "redir":
             if k + 1 >= len(tokens) or tokens[k + 1][0] != "word":
@@ -177,7 +214,7 @@ def parse(tokens: list[tuple]) -> list[tuple[str, list[Command]]]:
             command.redirects.append((token[1], ">&", token[2]))
         else:
             op = token[1]
-            if not command.words and not command.redirects:
+            if not command.words and not command.redirects and command.loop is None:
                 if op in (";", "&") and not pipeline:
                     k += 1
                     continue
@@ -188,10 +225,43 @@ def parse(tokens: list[tuple]) -> list[tuple[str, list[Command]]]:
                 items.append((connector, pipeline))
                 connector, pipeline = (";" if op == "&" else op), []
         k += 1
-    if command.words or command.redirects:
+    else:
+        word = None
+    if command.words or command.redirects or command.loop is not None:
         pipeline.append(command)
     elif pipeline:
         raise ShellSyntaxError("syntax error: unexpected end of input")
     if pipeline:
         items.append((connector, pipeline))
-    return items
+    return items, k, word
+
+
+def _parse_loop(tokens: list[tuple], k: int, kind: str) -> tuple[Loop, int]:
+    """After ``while``/``until``/``for``: the loop and the index just past its ``done``."""
+    loop = Loop(kind)
+    if kind == "for":
+        if k >= len(tokens) or tokens[k][0] != "word" or \
+                not _NAME.fullmatch("".join(t for _, t in tokens[k][1])):
+            raise ShellSyntaxError("syntax error: 'for' needs a variable name")
+        loop.name = "".join(t for _, t in tokens[k][1])
+        k += 1
+        if k < len(tokens) and _reserved(tokens[k]) is None and tokens[k][0] == "word" and \
+                "".join(t for _, t in tokens[k][1]) == "in":
+            k += 1
+            while k < len(tokens) and tokens[k][0] == "word":
+                loop.words.append(tokens[k][1])
+                k += 1
+        while k < len(tokens) and tokens[k] == ("op", ";"):
+            k += 1
+    else:
+        loop.condition, k, stop = _parse_list(tokens, k, ("do",))
+        if stop != "do" or not loop.condition:
+            raise ShellSyntaxError(f"syntax error: '{kind}' without 'do'")
+    if k >= len(tokens) or _reserved(tokens[k]) != "do":
+        raise ShellSyntaxError(f"syntax error: '{kind}' without 'do'")
+    loop.body, k, stop = _parse_list(tokens, k + 1, ("done",))
+    if stop != "done":
+        raise ShellSyntaxError(f"syntax error: '{kind}' without 'done'")
+    if not loop.body:
+        raise ShellSyntaxError("syntax error: unexpected 'done'")
+    return loop, k + 1

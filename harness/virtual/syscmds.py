@@ -61,6 +61,7 @@ def _dumpsys(shell, argv, io):
     if text is None:
         _err(io, f"Can't find service: {service}")
         return 0
+    text = shell.device.physics.dumpsys(service, text)  # simulated temperatures and battery
     _out(io, text if text.endswith("\n") else text + "\n")
     return 0
 

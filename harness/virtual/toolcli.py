@@ -2,8 +2,8 @@
 
 Each ``_tool`` parses the real tool's arguments, runs ``harness.virtual.toolrun`` in a child
 process (killed when the adb stream closes or ``timeout`` expires) and prints the tool's own
-output format, so harness.parsers reads it like a phone's. The numbers are the HOST CPU's; the
-device's ``ro.edgelab.virtual=1`` is what labels them virtual (no slowdown is simulated).
+output format, so harness.parsers reads it like a phone's. The numbers are the HOST CPU's times
+the phone's simulated slowdown (toolspeed.py), labelled by ``ro.edgelab.virtual``/``simulated``.
 Formats follow shared/device-data/{tflite_benchmark_model,onnxruntime_perf_test,benchncnn,
 mnn_benchmark}/ and the tools' sources.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .profile import REPO_ROOT
 from .shell import Cancelled, TimedOut
+from .toolspeed import SimulatedRun, executing
 
 _TFLITE_FLAGS = {  # flag -> (default, label echoed by benchmark_model, type)
     "num_runs": (50, "Min num runs", int), "min_secs": (1.0, "Min runs duration (seconds)", float),
@@ -46,7 +47,8 @@ def run_tool(tool: str, shell, path: str, argv: list[str], io) -> int:
         return 126
     if shell.device.faults.hang_tools:
         shell.wait(None)  # a hung binary: only `timeout` or closing the stream ends it
-    return handler(shell, argv, io)
+    with executing(path):
+        return handler(shell, argv, io)
 
 
 def _say(io, text: str, err: bool = False) -> None:
@@ -72,10 +74,13 @@ def measure(shell, io, spec: dict) -> dict:
                                      stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
                                      env=env, start_new_session=True)
             shell.device.register_child(child)
+            run = SimulatedRun(shell, child.pid, spec)  # heat, battery, slowdown: toolspeed.py
             try:
                 while child.poll() is None:
                     shell.wait(0.05)
+                    run.track()
             except (Cancelled, TimedOut):
+                run.end()
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
                 raise
@@ -84,9 +89,10 @@ def measure(shell, io, spec: dict) -> dict:
         io.err(stderr_path.read_bytes())
         result_file = Path(spec["result_path"])
         if not result_file.exists():
+            run.end()  # a crashed tool no longer heats the phone
             return {"error": {"stage": "process", "type": "Crash",
                               "message": f"tool process died with status {child.returncode}"}}
-        return json.loads(result_file.read_text())
+        return run.finish(shell, json.loads(result_file.read_text()))
 
 
 def _device_file(shell, text: str) -> tuple[str, Path | None]:

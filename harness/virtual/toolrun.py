@@ -8,7 +8,8 @@ benchmark_model's warm-up ("at least N runs and S seconds") then its main run.
 Spec keys: engine, model_path, threads, phases [[min_runs, min_seconds], ...], shapes
 {input: [dims]}, positional_shapes [[dims], ...] (by input order), free_dims {dim_param: value},
 result_path.
-Result: load_ms, phases [[ns, ...], ...], phase_wall_s, cpu_pct (process CPU / wall / cores,
+Result: load_ms, phases [[ns, ...], ...], phase_wall_s, phase_start_s (time.monotonic() at each
+phase's start), cpu_pct (process CPU / wall / cores,
 as ORT's perf_test computes it), rss_start_mb, rss_after_load_mb, peak_rss_mb, input_shapes,
 engine_version, backend; on failure {"error": {"stage", "type", "message"}}.
 """
@@ -71,9 +72,10 @@ def run(spec: dict) -> dict:
         feed = build_feed(model.inputs, spec)
         result["input_shapes"] = {k: list(v.shape) for k, v in feed.items()}
         model.set_inputs(feed)
-        result["phases"], result["phase_wall_s"] = [], []
+        result["phases"], result["phase_wall_s"], result["phase_start_s"] = [], [], []
         for number, (min_runs, min_seconds) in enumerate(spec["phases"]):
             stage = f"phase {number}"
+            result["phase_start_s"].append(time.monotonic())  # the parent's clock: toolspeed.py
             if min_runs <= 0 and min_seconds <= 0:
                 result["phases"].append([])
                 result["phase_wall_s"].append(0.0)

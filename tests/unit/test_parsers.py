@@ -89,11 +89,11 @@ def test_detect_recognises_every_capture(path):
     assert parsers.detect(path.read_text(encoding="utf-8")) == _tool_for(path)
 
 
-def test_registry_lists_the_thirteen_tools():
+def test_registry_lists_the_fourteen_tools():
     assert set(parsers.TOOLS) == {
         "getprop", "battery", "tflite_benchmark_model", "benchncnn", "mnn_benchmark",
         "onnxruntime_perf_test", "cpuinfo", "cpufreq", "thermal", "meminfo", "adb_devices",
-        "ios_info", "exec_failure"}
+        "ios_info", "exec_failure", "sampler_stream"}
     for module_path in parsers.TOOLS.values():
         assert callable(importlib.import_module(module_path).parse)
 

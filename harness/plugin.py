@@ -14,7 +14,8 @@ from .errors import HarnessError
 SESSION_KEY = pytest.StashKey["object"]()
 TERM_KEY = pytest.StashKey["object"]()    # run/signals.py: SIGTERM ends the run as Ctrl-C does
 ENDING_KEY = pytest.StashKey["object"]()  # run/finish.py: how the run ended (terminal, exit)
-_FRONT_DOOR = ("edgelab_device", "edgelab_engine", "edgelab_model", "edgelab_variant")
+_FRONT_DOOR = ("edgelab_device", "edgelab_engine", "edgelab_model", "edgelab_variant",
+               "edgelab_governor")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -196,11 +197,20 @@ def _param_id(nodeid: str) -> str:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
-    if SESSION_KEY in config.stash and len(config.stash[SESSION_KEY].config.governors) > 1:
+    if SESSION_KEY in config.stash and config.stash[SESSION_KEY].config.governors != ("default",):
         from .run.cases import group_by_device_and_governor
 
         # each phone's cells of one governor back to back across suite files: applied once
         items[:] = group_by_device_and_governor(items, _case_of)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem) -> None:
+    case = _case_of(item)
+    if case is None or SESSION_KEY not in item.config.stash:
+        return
+    following = _case_of(nextitem) if nextitem is not None else None
+    if following is None or following.device.id != case.device.id:
+        _release_devices(item.config, case.device.id)  # its cells have ended: restore it now
 
 
 def _case_of(item: pytest.Item):
@@ -254,9 +264,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.exitstatus = ending.exitstatus  # pytest returns it: no report / nothing measured
 
 
-def _release_devices(config: pytest.Config) -> None:
+def _release_devices(config: pytest.Config, device_id: str | None = None) -> None:
     bench_session = config.stash[SESSION_KEY]
-    for problem in bench_session.runner.release():
+    for problem in bench_session.runner.release(device_id):
         bench_session.notes.append(problem)  # the controller's notes reach the terminal
         if hasattr(config, "workerinput"):   # a worker's notes reach nothing: say it on stderr
             import sys

@@ -3,9 +3,10 @@
 Applying a governor costs device calls and a settling ramp, and a sweep has many cells per
 governor, so the runner keeps one ``device.prepare({"governor": g})`` open per device while that
 device's cells of ``g`` run (cases are ordered so they are contiguous, see cases.py) and closes
-it, restoring the snapshot, when the device's next cell wants another governor and at session
-end (``release`` from ``pytest_sessionfinish``, which pytest runs after Ctrl-C and, with
-run/signals.py, after SIGTERM too). Per-cell apply and restore would be simpler; it would also
+it, restoring the snapshot, when the device's next cell wants another governor, when the
+device's last cell is torn down (``pytest_runtest_teardown`` sees the next item is another
+device's) and at session end (``pytest_sessionfinish``, which pytest runs after Ctrl-C and,
+with run/signals.py, after SIGTERM too). Per-cell apply and restore would be simpler; it would also
 restore between every two cells and re-ramp the clocks each time. The journal written before
 every change covers what ``release`` cannot: SIGKILL, power loss, a crashed xdist worker.
 """
@@ -81,14 +82,15 @@ class GovernorHolder:
         self._open[device_id] = (governor, stack, state)
         return dict(state)
 
-    def release(self) -> list[str]:
-        """Restore every device still held; the problems, one line each (none: all back)."""
+    def release(self, device_id: str | None = None) -> list[str]:
+        """Restore the device (or every device) still held; the problems, one line each."""
         problems = []
-        for device_id in list(self._open):
+        held = list(self._open) if device_id is None else [d for d in [device_id] if d in self._open]
+        for held_id in held:
             try:
-                self._close(device_id)
+                self._close(held_id)
             except Exception as exc:  # every device gets its restore, whatever the others did
-                problems.append(f"governors of {device_id} not restored: {reason_of(exc)}")
+                problems.append(f"governors of {held_id} not restored: {reason_of(exc)}")
         return problems
 
     def _close(self, device_id: str) -> None:

@@ -95,9 +95,10 @@ class CellRunner:
         fidelity = self.fidelity.check(spec, settings.save_outputs)
         return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity, held)
 
-    def release(self) -> list[str]:
-        """Restore every device's governors (session end); the problems, one line each."""
-        return self.governors.release()
+    def release(self, device_id: str | None = None) -> list[str]:
+        """Restore the device's governors (its cells ended), or every device's (session end);
+        the problems, one line each."""
+        return self.governors.release(device_id)
 
     def _artifact(self, spec: ModelSpec, case: BenchCase, engine, profile) -> Artifact:
         """The cell's artifact; a device that cannot run the engine at all is the more basic

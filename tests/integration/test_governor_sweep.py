@@ -78,7 +78,8 @@ def governor_writes(phone) -> list[tuple[str, str]]:
     original = fs._write_cpufreq
 
     def logged(path, value):
-        log.append((path.rsplit("/", 3)[-3] + "/" + path.rsplit("/", 1)[-1], value))
+        log.append((path.rsplit("/", 3)[-3] + "/" + path.rsplit("/", 1)[-1], value,
+                    time.monotonic()))
         return original(path, value)
     fs._write_cpufreq = logged
     return log
@@ -116,12 +117,12 @@ def test_rooted_phone_sweep_records_each_governor_and_restores_every_policy(
 
     assert policies(adb_server, phone.serial) == before  # every policy back to its snapshot
     assert not list((Path(lab["EDGELAB_CACHE"]) / "journal").glob("*.json"))
-    governor_sets = [value for path, value in writes if path.endswith("scaling_governor")]
+    governor_sets = [value for path, value, _ in writes if path.endswith("scaling_governor")]
     # one apply and one restore per governor for the three policies, not one per cell
     assert governor_sets == ["performance"] * 3 + ["sched_pixel"] * 3 + ["powersave"] * 3 + \
         ["sched_pixel"] * 3
     # raising a pinned policy: max before min, and back to the pinned values on restore
-    cpu4 = [(p, v) for p, v in writes if p.startswith("cpu4/") and "freq" in p]
+    cpu4 = [(p, v) for p, v, _ in writes if p.startswith("cpu4/") and "freq" in p]
     assert cpu4[:2] == [("cpu4/scaling_max_freq", "2367000"), ("cpu4/scaling_min_freq", "402000")]
 
     from harness.report.model import build_model
@@ -134,6 +135,25 @@ def test_rooted_phone_sweep_records_each_governor_and_restores_every_policy(
     with capsys.disabled():
         print(f"\nrooted sweep ({'xdist' if workers else 'serial'}, 4 cells, 2 governors): "
               f"{took:.1f} s; cpufreq writes: {len(writes)}")
+
+
+def test_each_phone_is_restored_when_its_cells_end_not_at_session_end(
+        virtual_phone, adb_server, lab, tmp_path):
+    first, second = virtual_phone("pixel8"), virtual_phone("mate20")
+    before = {p.serial: policies(adb_server, p.serial, cpus=(0, 4)) for p in (first, second)}
+    writes = {p.serial: governor_writes(p) for p in (first, second)}
+    run = suites(lab, tmp_path / "reports", f"--device={first.serial},{second.serial}",
+                 "--governor=powersave")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    records = records_of(tmp_path / "reports")
+    assert [(r["device"]["id"], r["suite"]) for r in records] == [
+        (first.serial, "compat"), (first.serial, "latency"),
+        (second.serial, "compat"), (second.serial, "latency")]  # device by device across suites
+    assert all(r["conditions"]["governors_observed"]["policy4"] == "powersave" for r in records)
+    restored_first = max(t for _, _, t in writes[first.serial])
+    applied_second = min(t for _, _, t in writes[second.serial])
+    assert restored_first < applied_second
+    assert {serial: policies(adb_server, serial, cpus=(0, 4)) for serial in before} == before
 
 
 def test_unrooted_phone_governors_unsupported_and_fixed_performance_works(

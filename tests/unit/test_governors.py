@@ -352,6 +352,10 @@ def test_each_governor_is_applied_once_per_device_and_released_at_the_end():
         except Unsupported as exc:
             assert str(exc) == "refused powersave"
     assert device.opened == ["performance", "schedutil"] and device.closed == ["performance"]
+    other = HeldDevice(KernelFiles())
+    holder.hold("P2", other, "powersave")
+    assert holder.release("P2") == [] and other.closed == ["powersave"]  # its cells ended
+    assert device.closed == ["performance"]  # the other device stays held
     assert holder.release() == [] and device.closed == ["performance", "schedutil"]
 
 

@@ -104,6 +104,17 @@ def parse_governors(text: str) -> tuple[str, ...]:
     return names
 
 
+def export_adb_environment(server: str | None, connect: tuple[str, ...] | None) -> None:
+    """``--adb-server``/``--adb-connect`` (pytest and ``python -m harness devices``) as the
+    environment the Android backend reads: xdist workers and child processes inherit it."""
+    import os
+
+    if server:
+        os.environ["EDGELAB_ADB_SERVER"] = parse_host_port(server)
+    if connect:
+        os.environ["EDGELAB_ADB_CONNECT"] = ",".join(parse_host_port(t) for t in connect)
+
+
 INPUT_SHAPE_FORMAT = "NAME=DIMS, DIMS positive integers joined by x (e.g. x=1x3x48x192)"
 
 

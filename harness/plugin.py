@@ -91,14 +91,7 @@ def _wants_session(config: pytest.Config) -> bool:
 
 def _export_adb_options(config: pytest.Config) -> None:
     """The Android backend reads its server from the environment, which xdist workers inherit."""
-    import os
-
-    if config.option.edgelab_adb_server:
-        os.environ["EDGELAB_ADB_SERVER"] = config.option.edgelab_adb_server
-    if config.option.edgelab_adb_connect:
-        for target in config.option.edgelab_adb_connect:
-            cfg.parse_host_port(target)
-        os.environ["EDGELAB_ADB_CONNECT"] = ",".join(config.option.edgelab_adb_connect)
+    cfg.export_adb_environment(config.option.edgelab_adb_server, config.option.edgelab_adb_connect)
 
 
 def _build_session(config: pytest.Config):

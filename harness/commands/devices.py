@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from ..config import export_adb_environment, parse_csv, parse_host_port
 from ..devices import journal
 from ..devices.discovery import discover_all, open_device
 
@@ -13,6 +14,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--no-probe", action="store_true",
                         help="do not probe devices for their profile (faster)")
+    parser.add_argument("--adb-server", type=parse_host_port, default=None, metavar="HOST:PORT",
+                        help="adb server to ask for phones, as pytest's --adb-server (default: "
+                             "ANDROID_ADB_SERVER_HOST/PORT, else 127.0.0.1:5037)")
+    parser.add_argument("--adb-connect", type=parse_csv, default=None, metavar="HOST:PORT,...",
+                        help="`adb connect` these first (network or virtual devices), as pytest's")
     parser.add_argument("--restore", nargs="?", const="", default=None, metavar="ID",
                         help="restore the governors (and fixed-performance mode) a run that was "
                              "killed left changed, from its journal in "
@@ -20,6 +26,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    export_adb_environment(args.adb_server, args.adb_connect)
     if args.restore is not None:
         return restore(args.restore or None)
     notes: list[str] = []

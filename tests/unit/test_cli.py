@@ -73,3 +73,17 @@ def test_models_list_and_unknown_model():
 def test_report_of_a_non_run_dir(tmp_path):
     proc = cli("report", str(tmp_path))
     assert proc.returncode == 2 and "has no results.jsonl" in proc.stderr
+
+
+def test_devices_takes_the_same_adb_options_as_pytest():
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = cli("devices", "--json", "--no-probe", "--adb-server", f"127.0.0.1:{port}")
+    assert result.returncode == 0, result.stderr
+    notes = json.loads(result.stdout)["notes"]
+    assert any(f"no adb server on 127.0.0.1:{port}" in note for note in notes), notes
+    bad = cli("devices", "--adb-server", "nonsense")
+    assert bad.returncode == 2 and "'nonsense' is not HOST:PORT" in bad.stderr

@@ -189,8 +189,9 @@ def compose(*parts: Raw | list[str] | tuple[str, ...]) -> str:
     """One shell command line from fixed fragments and quoted argv lists.
 
     Only plain sh is produced (words, ``;``, ``&&``, ``||``, ``|``, redirections, globs): no
-    loops, ``$(...)`` or positional parameters, which Android's toolbox-era shells and the
-    virtual device do not all handle alike.
+    ``$(...)``, ``if``/``case`` or positional parameters, which Android's toolbox-era shells and
+    the virtual device do not all handle alike. The one exception is toolmem.py's fixed watcher
+    (``&``, ``$!``, ``wait``, ``while``/``for`` with ``read``), checked under real mksh and dash.
     """
     words = []
     for part in parts:
@@ -281,12 +282,14 @@ class AdbTransport:
                           result.stderr if self._shell_v2 else "", time.perf_counter() - start)
 
     def run_killable(self, argv: list[str], timeout: float, cwd: str | None = None,
-                     env: dict[str, str] | None = None) -> ExecResult:
+                     env: dict[str, str] | None = None, watch_memory: bool = False) -> ExecResult:
         """Run a long command so that it dies on the device when ``timeout`` passes.
 
         Where the device has `timeout` (toybox, Android 6+) the device enforces the limit
         itself, which still holds if the host goes away. Elsewhere the host kills the tool by
         name when its socket times out: closing an adb shell does not kill it on old devices.
+        ``watch_memory``: the device also reads the command's VmHWM until it ends and prints it
+        after its output (toolmem.py; ``toolmem.split_marker`` takes it back out).
         """
         if self.has_timeout is None:
             self.has_timeout = self.shell(["timeout", "5", "true"]).rc == 0
@@ -298,11 +301,16 @@ class AdbTransport:
             if not _ENV_NAME.fullmatch(key):
                 raise ValueError(f"bad environment variable name {key!r}")
             parts += [Raw("export"), [f"{key}={value}"], Raw("&&")]
-        if self.has_timeout:
-            parts.append(["timeout", "-k", "2", str(limit)])
-        parts.append(list(argv))
+        launch = [["timeout", "-k", "2", str(limit)]] if self.has_timeout else []
+        launch.append(list(argv))
+        if watch_memory:
+            from .toolmem import watched_command
+
+            command = watched_command(parts, launch, str(argv[0]), bool(self.has_timeout))
+        else:
+            command = compose(*parts, *launch)
         try:
-            return self.command(compose(*parts), timeout=timeout + KILL_SLACK_S,
+            return self.command(command, timeout=timeout + KILL_SLACK_S,
                                 label=Path(argv[0]).name)
         except DeviceTimeout as exc:
             if self.has_timeout:

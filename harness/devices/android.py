@@ -170,7 +170,10 @@ class AndroidDevice:
 
     def run_tool(self, argv: list[str], timeout: float, cwd: str | None = None,
                  env: dict[str, str] | None = None) -> ExecResult:
-        return self.transport.run_killable(list(argv), timeout, cwd=cwd, env=env)
+        """A benchmark tool run: killed on the device at ``timeout``, its VmHWM read there
+        until it ends (toolmem.py; the output carries the reading, ``split_marker`` removes it)."""
+        return self.transport.run_killable(list(argv), timeout, cwd=cwd, env=env,
+                                           watch_memory=True)
 
     def push(self, local: Path, remote_dir: str) -> str:
         return self.pushes.push(Path(local), remote_dir)

@@ -47,6 +47,9 @@ class RawRun:
     other_cpu_pct: float | None = None  # CPU used by other processes during the timed loop
     log: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # the record's ``memory`` beside peak_rss_mb: where that figure comes from (``source``), the
+    # tool's own figure when a device reading won (``tool_reported_mb``), ...
+    memory: dict[str, Any] = field(default_factory=dict)
 
 
 class LoadedModel(Protocol):

@@ -14,6 +14,7 @@ from typing import Any
 from .. import parsers
 from ..devices.adb_transport import quick_timeout, quote_argv
 from ..devices.android import abis_of
+from ..devices import toolmem
 from .elf import ElfError, page_size_warning, read_elf_file
 from ..errors import InfraError, MeasurementError, Unsupported
 from ..models.fetch import default_cache_dir
@@ -47,6 +48,7 @@ def run_with_tool(device, engine, artifact: Artifact, spec: ModelSpec,
     argv = _command(engine.name, tool_path, model_path, artifact, spec, settings, extra)
     extra["command"] = quote_argv(argv)
     result = device.run_tool(argv, timeout=settings.timeout_s, cwd=cwd, env=env)
+    result, watched = toolmem.split_marker(result)  # the device's VmHWM reading of the tool
     output = result.stdout + ("\n" + result.stderr if result.stderr else "")
     if result.rc != 0:
         raise _failure(device, tool, output, result.rc)
@@ -62,11 +64,28 @@ def run_with_tool(device, engine, artifact: Artifact, spec: ModelSpec,
     warning = _page_size_warnings(tool, profile.get("page_size"))
     if warning:
         extra["page_size_warning"] = warning
+    memory = _memory(watched, tool.spec.file, summary["peak_rss_mb"])
     return RawRun(samples_ms=(summary["tool_stats"]["mean_ms"],), load_ms=summary["load_ms"],
-                  first_ms=summary["first_ms"], peak_rss_mb=summary["peak_rss_mb"],
+                  first_ms=summary["first_ms"], peak_rss_mb=memory.pop("peak_rss_mb"),
                   rss_before_load_mb=None, engine_version=_tool_version(tool, engine),
                   backend=summary["backend"], threads=settings.threads, log=output[-20000:],
-                  extra=extra)
+                  extra=extra, memory=memory)
+
+
+def _memory(watched: toolmem.ToolMemory | None, tool: str,
+            reported_mb: float | None) -> dict[str, Any]:
+    """The record's memory: the device's VmHWM of the tool's pid when it was read (the kernel's
+    figure, the same for every engine), else what the tool printed, if anything, said so."""
+    out = toolmem.describe(watched, tool)
+    if watched is not None and watched.peak_mb is not None:
+        out["peak_rss_mb"] = watched.peak_mb
+        if reported_mb is not None:
+            out["tool_reported_mb"] = reported_mb
+        return out
+    out["peak_rss_mb"] = reported_mb
+    if reported_mb is not None:
+        out["source"] = f"reported by {tool} itself"
+    return out
 
 
 def _deploy_tool(device, tool: Tool, timeout_s: float) -> tuple[str, str, dict[str, str] | None]:

@@ -148,7 +148,8 @@ class CellRunner:
         latency.update({"load_ms": raw.load_ms, "first_ms": raw.first_ms})
         memory = {"peak_rss_mb": raw.peak_rss_mb, "rss_before_load_mb": raw.rss_before_load_mb,
                   "model_rss_mb": (raw.peak_rss_mb - raw.rss_before_load_mb)
-                  if raw.peak_rss_mb is not None and raw.rss_before_load_mb is not None else None}
+                  if raw.peak_rss_mb is not None and raw.rss_before_load_mb is not None else None,
+                  **raw.memory}  # where peak_rss_mb comes from (device_tools.py: VmHWM or the tool)
         drifted = bool(fidelity and fidelity.get("ok") is False)
         record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,
                              status="failed" if drifted else "ok",

@@ -65,11 +65,15 @@ class Stream:
         self._ready.set()
         self._inbox: queue.Queue[bytes | None] = queue.Queue()
         self._pending = b""
+        self._writing = threading.Lock()  # a shell's background jobs write beside it (jobs.py)
 
     # -- outbound ----------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Send ``data`` as WRTE messages of at most max payload, each after the previous OKAY."""
-        view = memoryview(data)
+        with self._writing:
+            self._write(memoryview(data))
+
+    def _write(self, view: memoryview) -> None:
         while view:
             while not self._ready.wait(0.2):
                 if self.closed.is_set():

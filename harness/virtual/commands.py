@@ -116,8 +116,10 @@ def _read(shell, argv, io):
     # one line of stdin into NAMEs (the last takes the rest); the sampler script reads sysfs
     # files with `read -r v < FILE` because a builtin costs the phone no fork
     names = [a for a in argv[1:] if a != "-r"] or ["REPLY"]
-    data = io.stdin
-    line, newline, _ = data.partition(b"\n")
+    if hasattr(io.source, "readline"):  # `while read ...; done < FILE`: the next line (loops.py)
+        line, newline = io.source.readline()
+    else:
+        line, newline, _ = io.stdin.partition(b"\n")
     fields = line.decode(errors="replace").split(None, len(names) - 1)
     for number, name in enumerate(names):
         shell.env[name] = fields[number] if number < len(fields) else ""
@@ -254,4 +256,4 @@ def _evaluate(shell, args: list[str]) -> bool:
     return len(args) == 1 and args[0] != ""
 
 
-from . import filecmds, loops, powercmd, proccmds, syscmds  # noqa: E402,F401  (they register)
+from . import filecmds, jobs, loops, powercmd, proccmds, syscmds  # noqa: E402,F401  (they register)

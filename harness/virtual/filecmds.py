@@ -247,7 +247,7 @@ def _wc(shell, argv, io):
 
 @command("grep")
 def _grep(shell, argv, io):
-    flags, operands = _flags(argv, "EFivqcwo")
+    flags, operands = _flags(argv, "EFivqcwoHh")
     if not operands:
         _err(io, "grep: Needs 1 argument")
         return 2
@@ -260,11 +260,13 @@ def _grep(shell, argv, io):
         _err(io, f"grep: bad regex '{operands[0]}'")
         return 2
     found = []
+    # toybox names the file before each match when there are several (-H always, -h never)
+    named = "H" in flags or (len(operands) > 2 and "h" not in flags)
 
-    def scan(_, data: bytes) -> None:
+    def scan(name, data: bytes) -> None:
         for line in data.decode(errors="replace").splitlines():
             if bool(matcher.search(line)) != ("v" in flags):
-                found.append(line)
+                found.append(f"{name}:{line}" if named else line)
     rc = _each_file(shell, io, "grep", operands[1:] or ["-"], scan)
     if "c" in flags:
         _out(io, f"{len(found)}\n")

@@ -20,6 +20,28 @@ class _Break(Exception):
         self.levels, self.resume = levels, resume  # resume: `continue` rather than `break`
 
 
+class LineSource:
+    """A loop's redirected stdin (``while read -r k v; do ...; done < FILE``): each ``read``
+    takes the next line, as reads from one open file descriptor do; any other command that reads
+    stdin takes the rest."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def readline(self) -> tuple[bytes, bool]:
+        """(the next line without its newline, whether it had one)."""
+        end = self.data.find(b"\n", self.pos)
+        if end < 0:
+            line, self.pos = self.data[self.pos:], len(self.data)
+            return line, False
+        line, self.pos = self.data[self.pos:end], end + 1
+        return line, True
+
+    def __call__(self) -> bytes:
+        rest, self.pos = self.data[self.pos:], len(self.data)
+        return rest
+
+
 class _Coalesced:
     """A loop's output, sent in one piece per round or before it sleeps.
 
@@ -48,7 +70,8 @@ def run_loop(shell, loop: Loop, io: IO) -> int:
     shell.loop_depth = getattr(shell, "loop_depth", 0) + 1
     output = _Coalesced(io)
     shell.flushers = getattr(shell, "flushers", []) + [output.flush]  # shell.wait() flushes
-    buffered = IO(io.source, output.writer(io.out), output.writer(io.err))
+    source = LineSource(io.source) if isinstance(io.source, bytes) else io.source
+    buffered = IO(source, output.writer(io.out), output.writer(io.err))
     try:
         if loop.kind == "for":
             return _run_for(shell, loop, buffered, output)

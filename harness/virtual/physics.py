@@ -27,6 +27,7 @@ _STEP_S = 0.25
 _RESOLUTION_S = 0.005
 _COMM_LEN = 15  # the kernel's TASK_COMM_LEN - 1: what ps, pidof and /proc/PID/status show
 _PINNED = ("powersave", "userspace")  # governors that do not raise the clock under load
+SHELL_PID = 4242  # the parent a tool started in the foreground shows: the adb shell
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ToolProcess:
     name: str                # what the phone would call it: the executed file's name
     cores: int               # busy cores it stands for (its thread count, at least 1)
     started: float           # time.monotonic()
+    ppid: int | None = None  # the virtual shell process that started it (a job's pid, jobs.py)
     speeds: list = field(default_factory=list)  # [(time.monotonic(), slowdown)], see toolspeed.py
 
 
@@ -119,6 +121,7 @@ class Physics:
             text = Path(f"/proc/{tool.pid}/status").read_text()
         except OSError:
             return b""
+        text = re.sub(r"^PPid:\t.*$", f"PPid:\t{tool.ppid or SHELL_PID}", text, count=1, flags=re.M)
         return re.sub(r"^Name:\t.*$", f"Name:\t{tool.name[:_COMM_LEN]}", text, count=1,
                       flags=re.M).encode()
 
@@ -216,10 +219,11 @@ class Physics:
         return int(text) if text.isdigit() else None
 
     # -- tools ----------------------------------------------------------------------------------
-    def start_tool(self, pid: int, name: str, threads: int | None) -> ToolProcess:
+    def start_tool(self, pid: int, name: str, threads: int | None,
+                   ppid: int | None = None) -> ToolProcess:
         self.update()  # the heat so far was made without this tool
         cores = min(self.cores, threads) if threads and threads > 0 else 1
-        tool = ToolProcess(pid, name, cores, self.clock())
+        tool = ToolProcess(pid, name, cores, self.clock(), ppid)
         with self._lock:
             self.tools[pid] = tool
         self.fs._put(f"/proc/{pid}/status", "")  # ls and test -e see it; read() fills it
@@ -229,7 +233,11 @@ class Physics:
         self.update()
         with self._lock:
             self.tools.pop(tool.pid, None)
-        for path in (f"/proc/{tool.pid}/status", f"/proc/{tool.pid}"):
+        self.forget_proc(tool.pid)
+
+    def forget_proc(self, pid: int) -> None:
+        """Remove ``/proc/<pid>`` of a process that ended (a tool, or a shell job)."""
+        for path in (f"/proc/{pid}/status", f"/proc/{pid}"):
             try:  # not fs.remove: /proc is read-only to the phone's shell, not to its kernel
                 host = self.fs.host_path(path)
                 host.unlink() if host.is_file() else host.rmdir()

@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 from .commands import _err, _flags, _out, command
+from .physics import SHELL_PID
 
 _SYSTEM = ((1, 0, "root", "init"), (612, 1, "root", "adbd"))
-_SHELL_PID = 4242  # the parent a tool shows: the adb shell that started it
 
 
 def _processes(shell) -> list[tuple[int, int, str, str, int, int]]:
@@ -24,7 +24,7 @@ def _processes(shell) -> list[tuple[int, int, str, str, int, int]]:
         tools = list(shell.device.physics.tools.values())
     for tool in tools:
         vsz, rss = _host_memory_kb(tool.pid)
-        rows.append((tool.pid, _SHELL_PID, user, tool.name[:15], vsz, rss))
+        rows.append((tool.pid, tool.ppid or SHELL_PID, user, tool.name[:15], vsz, rss))
     return rows
 
 

@@ -5,7 +5,8 @@ It runs what the harness, adb and adbutils really send (syntax: shsyntax.py): ex
 goes through the kernel-like checks in fs.py), ``NAME=value cmd``, and the commands registered
 in commands.py. Anything else fails the way mksh fails:
 an unknown command prints ``/system/bin/sh: X: inaccessible or not found`` and returns 127.
-Pipelines run stage by stage with buffered bytes (no concurrency); ``&`` runs in the foreground.
+Pipelines run stage by stage with buffered bytes (no concurrency); ``CMD &`` runs in a thread of
+its own, with ``$!`` and ``wait`` (jobs.py).
 """
 from __future__ import annotations
 
@@ -70,7 +71,10 @@ class Shell:
         self.last_rc = 0
 
     def child(self) -> "Shell":
-        return Shell(self.device, self.cancel, self.cwd, self.env, self.deadline)
+        inner = Shell(self.device, self.cancel, self.cwd, self.env, self.deadline)
+        if hasattr(self, "pid"):  # a job's pid (jobs.py): what the tools it starts show as PPid
+            inner.pid = self.pid
+        return inner
 
     def warn(self, io: IO, message: str) -> None:
         io.err(f"{SH}: {message}\n".encode())
@@ -93,7 +97,12 @@ class Shell:
         for connector, pipeline in items:
             if (connector == "&&" and rc != 0) or (connector == "||" and rc == 0):
                 continue
-            rc = self.run_pipeline(pipeline, io)
+            if pipeline[-1].background:
+                from .jobs import start_job
+
+                rc = start_job(self, pipeline, io)
+            else:
+                rc = self.run_pipeline(pipeline, io)
             self.last_rc = rc
             if self.cancel.is_set():
                 raise Cancelled()
@@ -134,8 +143,8 @@ class Shell:
                 if op == ">" and not path.startswith(("/sys/", "/proc/")) and path != "/dev/null":
                     self.fs.write_bytes(path, b"")
             except OSError as exc:
-                verb = "open" if op == "<" else "create"
-                self.warn(io, f"can't {verb} {path_text}: {exc.strerror}")
+                verb = "open" if op == "<" else "create"  # said on fd 2 as redirected so far
+                self.warn(IO(b"", fds[1], fds[2]), f"can't {verb} {path_text}: {exc.strerror}")
                 return 1
             sink = _io.BytesIO()
             files.append((path, sink, True))
@@ -209,7 +218,9 @@ class Shell:
             return str(self.last_rc)
         if name == "$":
             return str(os.getpid())
-        if name in ("#", "!") or name.isdigit():
+        if name == "!":
+            return str(getattr(self, "last_job_pid", ""))
+        if name == "#" or name.isdigit():
             return "0" if name == "#" else ("sh" if name == "0" else "")
         return self.env.get(name, "")
 

@@ -26,6 +26,7 @@ class Command:
     words: list = field(default_factory=list)      # each word: list of (kind, text) segments
     redirects: list = field(default_factory=list)  # (fd, op, word) or (fd, ">&", int)
     loop: "Loop | None" = None                     # a while/until/for compound, run by loops.py
+    background: bool = False                       # the pipeline it ends is followed by `&`
 
 
 @dataclass
@@ -222,6 +223,8 @@ def _parse_list(tokens: list[tuple], k: int, stops: tuple[str, ...]):
             pipeline.append(command)
             command = Command()
             if op != "|":
+                if op == "&":
+                    _background(connector, pipeline)
                 items.append((connector, pipeline))
                 connector, pipeline = (";" if op == "&" else op), []
         k += 1
@@ -234,6 +237,13 @@ def _parse_list(tokens: list[tuple], k: int, stops: tuple[str, ...]):
     if pipeline:
         items.append((connector, pipeline))
     return items, k, word
+
+
+def _background(connector: str, pipeline: list[Command]) -> None:
+    if connector in ("&&", "||"):  # sh runs the whole and-or list in the background
+        raise ShellSyntaxError(f"syntax error: '{connector} ... &' (an and-or list in the "
+                               f"background) is not supported by the virtual device")
+    pipeline[-1].background = True
 
 
 def _parse_loop(tokens: list[tuple], k: int, kind: str) -> tuple[Loop, int]:

@@ -41,7 +41,8 @@ class SimulatedRun:
         self.physics = shell.device.physics
         self.speed_factor = shell.device.profile.cpu_speed_factor
         name = getattr(_executing, "name", None) or spec.get("engine", "tool")
-        self.tool = self.physics.start_tool(pid, name, spec.get("threads"))
+        self.tool = self.physics.start_tool(pid, name, spec.get("threads"),
+                                            ppid=getattr(shell, "pid", None))
         self.ended = False
         self.track()
 

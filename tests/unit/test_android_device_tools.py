@@ -123,6 +123,21 @@ def test_onnxruntime_percentiles_and_peak_working_set(tmp_path, tools):
     assert argv[1:9] == ["-e", "cpu", "-m", "times", "-r", "7", "-x", "2"]
 
 
+def test_the_devices_vmhwm_reading_wins_and_the_tools_own_figure_is_kept(tmp_path, tools):
+    output = _capture("tflite_benchmark_model/snapdragon888_xiaomi_mi11_yolov5s_fp32_cpu_4threads.txt")
+    marker = "\nEDGELAB_VMHWM_KB=150000 prev_kb=150000 pid=4321 read_at_s=9.80 ended_by_s=10.00\n"
+    raw = run_with_tool(ScriptedDevice(["arm64-v8a"], output + marker), Engine("tflite"),
+                        _artifact(tmp_path), SPEC, SETTINGS, tools)
+    assert raw.peak_rss_mb == pytest.approx(146.484, abs=0.001)
+    assert raw.memory == {"source": "VmHWM of benchmark_model pid 4321 on the device",
+                          "tool_reported_mb": 138.809, "vmhwm_read_before_exit_s": 0.2}
+    assert "EDGELAB_VMHWM_KB" not in raw.log and raw.extra["tool_stats"]["n"] == 50
+    # without the device's reading (a device that did not run the watcher): the tool's, said so
+    plain = run_with_tool(ScriptedDevice(["arm64-v8a"], output), Engine("tflite"),
+                          _artifact(tmp_path), SPEC, SETTINGS, tools)
+    assert plain.peak_rss_mb == 138.809 and plain.memory["source"] == "reported by benchmark_model itself"
+
+
 def test_armv7_only_phone_and_arm64_only_tool_is_unsupported(tmp_path, tools):
     tools.remove("tflite", "armeabi-v7a")
     device = ScriptedDevice(["armeabi-v7a", "armeabi"])

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "min_time_s": 0.0,
     "threads": 1,
     "timeout_s": 600.0,
+    # before each latency cell, the device at rest: its power is subtracted from the run's
+    # (energy per inference); taken only where power is read (phones, hosts with RAPL)
+    "idle_window_s": 1.0,
     "report_dir": "reports",
     "manifest": "models/manifest.toml",
     # a run is flagged noisy (not silently trusted) past any of these
@@ -205,6 +208,7 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "threads": (parse_positive_int, "an integer >= 1"),
     "min_time_s": (parse_seconds, "a number of seconds >= 0"),
     "timeout_s": (parse_seconds, "a number of seconds >= 0"),
+    "idle_window_s": (parse_seconds, "a number of seconds >= 0 (0: no idle window)"),
     "report_dir": (_path_text, "a directory path (string)"),
     "manifest": (_path_text, "a file path (string)"),
     "noise_other_cpu_pct": (parse_non_negative_float, "a number >= 0 (percent of a core)"),
@@ -281,6 +285,7 @@ class RunConfig:
     min_time_s: float = DEFAULTS["min_time_s"]
     threads: int = DEFAULTS["threads"]
     timeout_s: float = DEFAULTS["timeout_s"]
+    idle_window_s: float = DEFAULTS["idle_window_s"]
     report_dir: Path = Path("reports")
     manifest: Path = Path("models/manifest.toml")
     cache_dir: Path | None = None
@@ -326,6 +331,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         min_time_s=pick("edgelab_min_time", "min_time_s"),
         threads=pick("edgelab_threads", "threads"),
         timeout_s=pick("edgelab_timeout", "timeout_s"),
+        idle_window_s=pick("edgelab_idle_window", "idle_window_s"),
         report_dir=under_root(pick("edgelab_report_dir", "report_dir")),
         manifest=under_root(pick("edgelab_manifest", "manifest")),
         cache_dir=Path(cache) if cache else None,

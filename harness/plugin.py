@@ -65,6 +65,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--edgelab-timeout", dest="edgelab_timeout", type=cfg.parse_seconds, default=None,
         metavar="SECONDS", help="kill one engine run after this long; also bounds every "
                                 "device call, short ones to at most 10 s (default 600)")
+    add("--edgelab-idle-window", dest="edgelab_idle_window", type=cfg.parse_seconds,
+        default=None, metavar="SECONDS",
+        help="the device at rest before each latency cell, subtracted from its power for "
+             "energy per inference (default 1; 0: none; taken only where power is read: "
+             "phones, hosts with RAPL; see docs/telemetry.md)")
     add("--edgelab-manifest", dest="edgelab_manifest", default=None, metavar="PATH",
         help="model manifest (default models/manifest.toml)")
     add("--edgelab-cache", dest="edgelab_cache", default=None, metavar="DIR",

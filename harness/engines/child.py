@@ -2,7 +2,8 @@
 
 Each host measurement runs in a fresh process so that its peak memory (VmHWM) belongs to this
 model alone and a crashing engine (a truncated flatbuffer can segfault LiteRT) takes down only
-this process. The timed region is the engine's ``invoke`` and nothing else.
+this process. The timed region is the engine's ``invoke`` and nothing else; its start and end on
+``time.monotonic()`` (``timed_monotonic_s``) let the parent's sampler mark the same stretch.
 
 Spec keys: engine, model_path, threads, warmup, iterations, min_time_s, max_iterations,
 input (InputSpec fields), save_outputs, result_path. The result is written as JSON to
@@ -88,8 +89,13 @@ def measure(spec: dict) -> dict:
         stage = "timed loop"
         me = psutil.Process()
         cpu_before, mine_before, wall_before = psutil.cpu_times(), me.cpu_times(), time.monotonic()
+        loop_start = time.monotonic()
         samples = timed_loop(model, spec["iterations"], spec["min_time_s"], spec["max_iterations"])
+        loop_end = time.monotonic()
         cpu_after, mine_after, wall = psutil.cpu_times(), me.cpu_times(), time.monotonic() - wall_before
+        # CLOCK_MONOTONIC is system-wide: the parent's host sampler marks its timed window with
+        # these, so the window covers this loop and not the load or warm-up (run/sampling.py)
+        result["timed_monotonic_s"] = [loop_start, loop_end]
         mine = (mine_after.user + mine_after.system) - (mine_before.user + mine_before.system)
         other = max(0.0, _busy_s(cpu_after) - _busy_s(cpu_before) - mine)
         # cpu_times ticks at 10 ms: below a quarter second the attribution is noise itself

@@ -8,6 +8,7 @@ parse the output with ``harness.parsers`` -> a ``RawRun`` whose statistics are t
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,10 @@ def run_with_tool(device, engine, artifact: Artifact, spec: ModelSpec,
     model_path = _deploy_model(device, engine.name, artifact, spec, extra)
     argv = _command(engine.name, tool_path, model_path, artifact, spec, settings, extra)
     extra["command"] = quote_argv(argv)
+    started = time.monotonic()
     result = device.run_tool(argv, timeout=settings.timeout_s, cwd=cwd, env=env)
+    # when the tool ran, on the host sampler's clock: run/sampling.py marks its timed window
+    extra["tool_run_monotonic_s"] = [started, time.monotonic()]
     result, watched = toolmem.split_marker(result)  # the device's VmHWM reading of the tool
     output = result.stdout + ("\n" + result.stderr if result.stderr else "")
     if result.rc != 0:

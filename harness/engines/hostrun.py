@@ -46,6 +46,7 @@ def run_on_host(engine, model_path: Path, input_spec: InputSpec, settings: RunSe
         backend=backend, threads=settings.threads, other_cpu_pct=result.get("other_cpu_pct"),
         log=log, extra={"input_source": result.get("input_source"),
                         "input_shapes": result.get("input_shapes"),
+                        "timed_monotonic_s": result.get("timed_monotonic_s"),
                         **input_guess_extra(result.get("input_shape_guessed"))},
     )
 

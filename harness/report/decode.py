@@ -28,6 +28,10 @@ F = float | None
 B = bool | None
 
 
+class _Throttle(Struct, frozen=True, gc=False):
+    changes: list[str] | None = None
+
+
 class _Conditions(Struct, frozen=True, gc=False):
     governor_requested: T = None
     temp_c: F = None
@@ -39,6 +43,7 @@ class _Conditions(Struct, frozen=True, gc=False):
     throttled: B = None
     threads: F = None
     abi: T = None
+    throttle: _Throttle | None = None
 
 
 class _Latency(Struct, frozen=True, gc=False):
@@ -62,13 +67,15 @@ class _Memory(Struct, frozen=True, gc=False):
     peak_rss_mb: F = None
 
 
-class _Power(Struct, frozen=True, gc=False):
+class _Power(Struct, frozen=True, gc=False):  # numbers, then the one text field
+    avg_power_mw: F = None  # telemetry/summary.py's; the others are older writers' names
     mean_mw: F = None
     avg_mw: F = None
     power_mw: F = None
     energy_per_inference_mj: F = None
     energy_mj_per_inference: F = None
     energy_mj: F = None
+    unavailable: T = None
 
 
 class _Fidelity(Struct, frozen=True, gc=False):  # keys as harness/fidelity.py writes them
@@ -159,12 +166,14 @@ def _get(seq: list, field: str) -> list:
     return list(map(attrgetter(field), seq))
 
 
-def _numbers(structs: list, cls: type, none: Struct) -> dict[str, np.ndarray]:
+def _numbers(structs: list, cls: type, none: Struct, width: int | None = None) -> dict[str, np.ndarray]:
     """Columns of a Struct whose fields are all numbers (bool counts as 0/1, None as NaN): one
-    ``astuple`` per record and one 2-D conversion in C, ~3x cheaper than a pass per field."""
-    rows = [astuple(s or none) for s in structs]
-    table = np.array(rows, dtype=float).reshape(len(rows), len(cls.__struct_fields__))
-    return dict(zip(cls.__struct_fields__, np.ascontiguousarray(table.T)))
+    ``astuple`` per record and one 2-D conversion in C, ~3x cheaper than a pass per field.
+    ``width``: only the first fields are numbers (text fields come last)."""
+    names = cls.__struct_fields__[:width]
+    rows = [astuple(s or none)[:width] for s in structs]
+    table = np.array(rows, dtype=float).reshape(len(rows), len(names))
+    return dict(zip(names, np.ascontiguousarray(table.T)))
 
 
 def _first(*columns: np.ndarray) -> np.ndarray:
@@ -180,7 +189,8 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
     missing), float arrays for numbers (NaN = missing)."""
     cond = _get(recs, "conditions")
     lat = _numbers(_get(recs, "latency"), _Latency, _NONE["lat"])
-    power = _numbers(_get(recs, "power"), _Power, _NONE["power"])
+    powers = _get(recs, "power")
+    power = _numbers(powers, _Power, _NONE["power"], width=-1)
     fid = _numbers(_get(recs, "fidelity"), _Fidelity, _NONE["fid"])
     cols: dict[str, Any] = {
         "test_id": _get(recs, "test_id"), "suite": _get(recs, "suite"),
@@ -194,7 +204,11 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
         "temp_c": np.array(_get(cond, "temp_c"), dtype=float),
         "other_cpu_pct": np.array(_get(cond, "other_cpu_pct"), dtype=float),
         "peak_rss_mb": _numbers(_get(recs, "memory"), _Memory, _NONE["mem"])["peak_rss_mb"],
-        "power_mw": _first(power["mean_mw"], power["avg_mw"], power["power_mw"]),
+        "power_mw": _first(power["avg_power_mw"], power["mean_mw"], power["avg_mw"],
+                           power["power_mw"]),
+        "power_unavailable": [p.unavailable if p else None for p in powers],
+        "throttle_changes": ["; ".join(c.throttle.changes) if c.throttle and c.throttle.changes
+                             else None for c in cond],
         "energy_direct_mj": _first(power["energy_per_inference_mj"],
                                    power["energy_mj_per_inference"], power["energy_mj"]),
         "fid_cosine": fid["cosine"], "fid_max_abs": fid["max_abs_err"],

@@ -29,7 +29,9 @@ IDENTITY = ("device", "model", "variant", "engine")
 LATENCY = ("n", "median_ms", "min_ms", "max_ms", "p90_ms", "p99_ms", "ci95_low_ms",
            "ci95_high_ms", "iqr_ms", "cv", "load_ms", "mean_ms", "std_ms", "summary_only")
 RECORD_TEXT = ("test_id", "suite", "status", "reason", "governor", "noise_reason", "cond_abi",
-               "tool")
+               "tool", "power_unavailable", "throttle_changes")
+# power figures under the names writers used: avg_power_mw is telemetry/summary.py's
+POWER_MW_KEYS = ("avg_power_mw", "mean_mw", "avg_mw", "power_mw")
 RECORD_FLAGS = ("cond_virtual", "charging", "noisy", "throttled")
 RECORD_NUMBERS = ("cond_threads", "temp_c", "other_cpu_pct", *LATENCY, "peak_rss_mb", "power_mw",
                   "energy_direct_mj", "fid_cosine", "fid_max_abs", "fid_agree", "fid_nme", "fid_ok")
@@ -40,7 +42,7 @@ class RecordTable:
     frame: pd.DataFrame          # row i = record i (columns: see _identity_columns and RECORD_*)
     sample_values: np.ndarray    # every record's samples_ms, concatenated in record order
     sample_offsets: np.ndarray   # record i's samples are values[offsets[i]:offsets[i + 1]]
-    traces: dict[int, list]      # record index -> extra.trace (only records that carry one)
+    traces: dict[int, Any]       # record index -> extra.trace (only records that carry one)
     identities: dict[str, dict[str, dict]]  # "device" -> id -> the fullest identity dict seen
     torn_lines: int = 0          # lines skipped as torn (a write cut short); the report says so
 
@@ -93,7 +95,10 @@ def flatten(rec: dict) -> dict[str, Any]:
         "noisy": cond.get("noisy"), "throttled": cond.get("throttled"),
         "temp_c": _num(cond.get("temp_c")), "other_cpu_pct": _num(cond.get("other_cpu_pct")),
         "peak_rss_mb": _num(_dict(rec.get("memory")).get("peak_rss_mb")),
-        "power_mw": _pick(*(_num(power.get(k)) for k in ("mean_mw", "avg_mw", "power_mw"))),
+        "power_mw": _pick(*(_num(power.get(k)) for k in POWER_MW_KEYS)),
+        "power_unavailable": power.get("unavailable"),
+        "throttle_changes": "; ".join(map(str, changes)) if isinstance(
+            changes := _dict(cond.get("throttle")).get("changes"), list) else None,
         "energy_direct_mj": _pick(*(_num(power.get(k)) for k in (
             "energy_per_inference_mj", "energy_mj_per_inference", "energy_mj"))),
         "fid_cosine": _num(fid.get("cosine")),
@@ -113,6 +118,14 @@ def flatten(rec: dict) -> dict[str, Any]:
     for key in RECORD_TEXT:
         out[key] = _text(out[key])
     return out
+
+
+def has_trace(trace: Any) -> bool:
+    """A trace as telemetry/trace.py writes it ({"t_s": [...], series...}) or as a list of
+    point dicts ({"t_s", "temp_c", ...} each), with at least one point."""
+    if isinstance(trace, dict):
+        return isinstance(trace.get("t_s"), list) and bool(trace["t_s"])
+    return isinstance(trace, list) and bool(trace)
 
 
 def _identity(part: str, blob: bytes) -> dict[str, Any]:
@@ -179,7 +192,7 @@ def chunk(buf: bytes | memoryview, first: int, total: int, source: str) -> dict[
         "flags": {k: np.array([v is True for v in cols.get(k, empty)], dtype=bool) for k in RECORD_FLAGS},
         "numbers": {k: np.asarray(cols.get(k, empty), dtype=float) for k in RECORD_NUMBERS},
         "identity": {p: _codes(cols.get(f"_{p}", [b"null"] * count)) for p in IDENTITY},
-        "traces": {i: t for i, t in enumerate(cols.get("_trace", [])) if isinstance(t, list) and t},
+        "traces": {i: t for i, t in enumerate(cols.get("_trace", [])) if has_trace(t)},
         "sample_values": values, "sample_lengths": lengths,
     }
 

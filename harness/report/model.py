@@ -39,6 +39,8 @@ def _build(run_dir: Path, baseline: Path | None) -> dict[str, Any]:
     governor = governor_section(cells)
     if governor.get("table"):
         tables["governor"] = governor.pop("table")
+    if governor.get("variants_table"):
+        tables["governor_variants"] = governor.pop("variants_table")
     regressions = None
     if baseline is not None:
         base_info, base_table = read_run(Path(baseline))
@@ -158,12 +160,38 @@ def warnings(frame: pd.DataFrame, cells: pd.DataFrame,
         hits = measured[measured[flag]]
         if len(hits):
             why = f" ({_some(hits['noise_reason'], 3)})" if flag == "noisy" else ""
+            named = f": {_throttled_runs(hits)}" if flag == "throttled" else ""
             out.append({"level": "warn", "text": f"{len(hits)} of {len(measured)} measurements {text}"
-                        f"{why} on {_some(hits['device'])}"})
+                        f"{why} on {_some(hits['device'])}{named}"})
+    out += power_warnings(measured)
     virtual = frame[frame["virtual"]]["device"].unique()
     if len(virtual):
         out.append({"level": "info", "text": f"{len(virtual)} virtual device(s) ({_some(virtual)}): "
                     f"their numbers describe the stand-in, not a phone"})
+    return out
+
+
+def _throttled_runs(hits: pd.DataFrame, limit: int = 4) -> str:
+    """The throttled runs by name, each with what changed first."""
+    runs = [f"{r.device} {r.model} {r.variant} {r.engine} @ {r.governor}"
+            + (f" ({r.throttle_changes.split('; ')[0]})" if r.throttle_changes else "")
+            for r in hits.head(limit).itertuples()]
+    more = f" and {len(hits) - limit} more" if len(hits) > limit else ""
+    return "; ".join(runs) + more
+
+
+def power_warnings(measured: pd.DataFrame) -> list[dict[str, str]]:
+    """Measurements without power, once per reason (figures in a reason, such as sample counts,
+    do not make it another reason)."""
+    missing = measured[measured["power_unavailable"] != ""]
+    if missing.empty:
+        return []
+    keys = missing["power_unavailable"].str.replace(r"\d+(\.\d+)?", "N", regex=True)
+    out = []
+    for _, group in missing.groupby(keys, sort=False):
+        out.append({"level": "warn", "text": f"power unavailable for {len(group)} of "
+                    f"{len(measured)} measurements on {_some(group['device'])}: "
+                    f"{group['power_unavailable'].iloc[0]}"})
     return out
 
 

@@ -34,6 +34,9 @@ def _row(r: Measurement) -> list[str]:
     note = r.reason or ""
     if r.status == "ok" and r.conditions.get("noisy"):
         note = f"NOISY: {r.conditions.get('noise_reason')}"
+    if r.status == "ok" and r.conditions.get("throttled"):
+        changes = (r.conditions.get("throttle") or {}).get("changes") or []
+        note = "; ".join(filter(None, ["THROTTLED" + (f": {changes[0]}" if changes else ""), note]))
     if r.status == "ok" and r.device.get("virtual"):
         note = ("virtual; " + note).rstrip("; ")
     ci = (f"{_fmt(lat.get('ci95_low_ms'))}..{_fmt(lat.get('ci95_high_ms'))}"
@@ -121,14 +124,48 @@ def _guessed_input_lines(records: list[Measurement]) -> list[str]:
         for model, inputs in sorted(guessed.items())]
 
 
+def _energy(r: Measurement) -> str:
+    """Energy per inference (mJ, net of idle) with its 95% CI half-width where there is one."""
+    power = r.power or {}
+    value, ci = power.get("energy_per_inference_mj"), power.get("ci95_mj")
+    if value is None:
+        return "-"
+    if isinstance(ci, list) and len(ci) == 2 and None not in ci:
+        return f"{value:.3g} ±{(ci[1] - ci[0]) / 2:.2g}"
+    return f"{value:.3g}"
+
+
+def _table(shown: list[Measurement]) -> list[str]:
+    """The per-cell table; a governor column when the run swept governors, an energy column
+    when some cell has energy per inference."""
+    header, rows = list(HEADER), [_row(r) for r in shown]
+    governors = [str(r.conditions.get("governor_requested") or "default") for r in shown]
+    if len(set(governors)) > 1:
+        header.insert(4, "governor")
+        rows = [row[:4] + [g] + row[4:] for row, g in zip(rows, governors)]
+    if any((r.power or {}).get("energy_per_inference_mj") is not None for r in shown):
+        header.insert(-1, "mJ/inf")
+        rows = [row[:-1] + [_energy(r), row[-1]] for row, r in zip(rows, shown)]
+    return format_table(header, rows)
+
+
+def _power_lines(records: list[Measurement]) -> list[str]:
+    """Why measurements have no power: once per reason, with how many."""
+    reasons = Counter((r.power or {}).get("unavailable") for r in records
+                      if r.status == "ok" and r.suite == "latency" and r.power)
+    reasons.pop(None, None)
+    return [f"power unavailable ({n} cells): {reason}" for reason, n in reasons.most_common(4)]
+
+
 def summary_lines(records: list[Measurement], report_model: dict[str, Any] | None = None) -> list[str]:
     if not records:
         return ["no measurements recorded"]
     counts = Counter(r.status for r in records)
     lines = ["records: " + ", ".join(f"{n} {s}" for s, n in counts.most_common())]
     shown, collapsed = _collapse_infra(_shown(records))
-    lines += format_table(HEADER, [_row(r) for r in shown])
+    lines += _table(shown)
     lines += _tool_summary_note(shown)
+    lines += _power_lines(shown)
     lines += collapsed
     lines += _unsupported_lines(records)
     lines += _guessed_input_lines(records)
@@ -136,6 +173,24 @@ def summary_lines(records: list[Measurement], report_model: dict[str, Any] | Non
         table = (report_model or {}).get("tables", {}).get(key)
         if table and table.get("rows"):
             lines += ["", title] + text_table(table)
+    return lines + claim_lines((report_model or {}).get("tables", {}).get("governor_variants"))
+
+
+def claim_lines(table: dict[str, Any] | None, limit: int = 40) -> list[str]:
+    """The governor x variant table as the seed words it, one line per cell."""
+    if not table or not table.get("rows"):
+        return []
+    keys = [c["key"] for c in table["columns"]]
+    rows = [dict(zip(keys, row)) for row in table["rows"]]
+    references = {r["reference"] for r in rows}
+    one = len(references) == 1
+    lines = ["", "Governor x variant, vs " + (next(iter(references)) if one else "fp32 at the "
+                                              "reference governor") + " per device, model, engine"]
+    lines += [f"  {r['device']} {r['model']} {r['engine']}"
+              + ("" if one else f" (vs {r['reference']})") + f": {r['claim']}"
+              + (" [throttled]" if r.get("throttled_flag") else "") for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"  ... {len(rows) - limit} more in the report")
     return lines
 
 

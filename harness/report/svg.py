@@ -107,42 +107,75 @@ def decimate(t: np.ndarray, v: np.ndarray, limit: int = MAX_TRACE_POINTS) -> tup
 
 TRACE_SERIES = (("temp_c", "temperature °C"), ("freq_mhz", "CPU frequency MHz"),
                 ("power_mw", "power mW"))
+MAX_LINES = 4  # per panel: the zones / clusters that reached the highest values
 
 
-def trace_chart(trace: list[Any], title: str, width: int = 520) -> Markup | None:
-    """Stacked panels sharing the time axis, one per series present in the trace points."""
-    points = [p for p in trace if isinstance(p, dict)]
+def trace_panels(trace: Any) -> list[tuple[str, str, list[tuple[str, np.ndarray, np.ndarray]]]]:
+    """(key, label, [(name, t, values)]) per series kind present. ``trace`` is either what
+    telemetry/trace.py writes ({"t_s": [...], "temp_c": {zone: [...]}, "freq_mhz": {cluster:
+    [...]}, "power_mw": [...]}, None where a bucket had no sample) or a list of point dicts
+    ({"t_s", "temp_c", "freq_mhz", "power_mw"} each, one line per kind)."""
+    if isinstance(trace, dict):
+        times = trace.get("t_s") if isinstance(trace.get("t_s"), list) else []
+        named = {key: (trace[key] if isinstance(trace.get(key), dict) else {"": trace.get(key)})
+                 for key, _ in TRACE_SERIES}
+    else:
+        points = [p for p in trace if isinstance(p, dict)] if isinstance(trace, list) else []
+        times = [p.get("t_s") for p in points]
+        named = {key: {"": [p.get(key) for p in points]} for key, _ in TRACE_SERIES}
     panels = []
     for key, label in TRACE_SERIES:
-        pairs = [(p.get("t_s"), p.get(key)) for p in points]
-        pairs = [(float(t), float(v)) for t, v in pairs if _is_num(t) and _is_num(v)]
-        if len(pairs) >= 2:
-            arr = np.array(pairs)
-            panels.append((key, label, arr[:, 0], arr[:, 1]))
+        lines = []
+        for name, values in named[key].items():
+            pairs = [(float(t), float(v)) for t, v in zip(times, values if isinstance(values, list)
+                                                          else []) if _is_num(t) and _is_num(v)]
+            if len(pairs) >= 2:
+                arr = np.array(pairs)
+                lines.append((str(name), arr[:, 0], arr[:, 1]))
+        lines.sort(key=lambda line: -float(line[2].max()))
+        if lines:
+            panels.append((key, label, lines[:MAX_LINES]))
+    return panels
+
+
+def trace_chart(trace: Any, title: str, width: int = 520) -> Markup | None:
+    """Stacked panels sharing the time axis, one per series kind in the trace, up to
+    ``MAX_LINES`` lines each (named in their tooltips); the timed loop shaded where the trace
+    says where it was (``timed_s``)."""
+    panels = trace_panels(trace)
     if not panels:
         return None
     left, right, panel_h, gap, top = 56, 12, 56, 22, 24
     height = top + len(panels) * (panel_h + gap) + 14
-    t_all = np.concatenate([p[2] for p in panels])
+    t_all = np.concatenate([t for _, _, lines in panels for _, t, _ in lines])
     ax = _Axis(float(t_all.min()), float(t_all.max()), left, width - right)
     out = [f'<svg class="chart trace" viewBox="0 0 {width} {height}" width="{width}" '
            f'height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
            f'<text class="chart-title" x="{left}" y="15">{escape(title)}</text>']
-    for i, (key, label, t, v) in enumerate(panels):
+    last = top + len(panels) * (panel_h + gap) - gap + 12
+    timed = trace.get("timed_s") if isinstance(trace, dict) else None
+    if isinstance(timed, list) and len(timed) == 2 and all(map(_is_num, timed)):
+        x0, x1 = (min(max(ax(v), left), width - right) for v in timed)
+        out.append(f'<rect class="timed" x="{x0:.1f}" y="{top + 12}" width="{max(x1 - x0, 1):.1f}" '
+                   f'height="{last - top - 12}"><title>timed loop</title></rect>')
+    for i, (key, label, lines) in enumerate(panels):
         y0 = top + i * (panel_h + gap) + 12
-        low, high = float(v.min()), float(v.max())
+        low = min(float(v.min()) for _, _, v in lines)
+        high = max(float(v.max()) for _, _, v in lines)
         pad = (high - low) * 0.1 or max(abs(high) * 0.05, 1.0)
         ay = _Axis(low - pad, high + pad, y0 + panel_h, y0)
-        t, v = decimate(t, v)
-        d = " ".join(f"{ax(a):.1f},{ay(b):.1f}" for a, b in zip(t, v))
+        names = ", ".join(name for name, _, _ in lines if name)
         out.append(f'<text class="axis-label" x="{left}" y="{y0 - 3}">{escape(label)}: '
-                   f'{_fmt(low)} – {_fmt(high)}</text>')
+                   f'{_fmt(low)} – {_fmt(high)}{escape(f" ({names})" if names else "")}</text>')
         out.append(f'<rect class="panel" x="{left}" y="{y0}" width="{width - left - right}" '
                    f'height="{panel_h}"/>')
         out.append(f'<text class="tick" x="{left - 4}" y="{y0 + 9}" text-anchor="end">{_fmt(ay.high)}</text>'
                    f'<text class="tick" x="{left - 4}" y="{y0 + panel_h}" text-anchor="end">{_fmt(ay.low)}</text>')
-        out.append(f'<polyline class="series {key}" points="{d}"/>')
-    last = top + len(panels) * (panel_h + gap) - gap + 12
+        for number, (name, t, v) in enumerate(lines):
+            t, v = decimate(t, v)
+            d = " ".join(f"{ax(a):.1f},{ay(b):.1f}" for a, b in zip(t, v))
+            out.append(f'<polyline class="series {key} l{number}" points="{d}">'
+                       f'<title>{escape(name or label)}</title></polyline>')
     for tick in ax.ticks:
         out.append(f'<text class="tick" x="{ax(tick):.1f}" y="{last + 12}" text-anchor="middle">'
                    f'{_fmt(tick)}s</text>')

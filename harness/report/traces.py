@@ -1,5 +1,8 @@
 """Thermal / frequency / power traces carried by records (``extra.trace``), as SVG panels.
 
+A trace is what telemetry/trace.py writes (series by name over shared bucket times, the timed
+loop marked) or, from other writers, a list of point dicts; ``svg.trace_panels`` reads both.
+
 Traces are per record, so they are the one part of the report that grows with the record count;
 it shows the most telling few (throttled first, then the hottest) and says how many it left out.
 """
@@ -15,9 +18,9 @@ from .frame import RecordTable
 MAX_TRACES = 12
 
 
-def _peak_temp(trace: list) -> float:
-    temps = [p.get("temp_c") for p in trace if isinstance(p, dict)]
-    temps = [t for t in temps if isinstance(t, (int, float)) and not isinstance(t, bool)]
+def _peak_temp(trace) -> float:
+    temps = [float(v.max()) for key, _, lines in svg.trace_panels(trace) if key == "temp_c"
+             for _, _, v in lines]
     return max(temps) if temps else float("-inf")
 
 

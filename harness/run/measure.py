@@ -5,6 +5,7 @@ reason), failed (the model or engine broke), or infra_error (the device or trans
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ..engines.hostrun import run_on_host
 from ..errors import InfraError, MeasurementError, Unsupported
 from .fidelity_check import FidelityChecker
 from .governors import GovernorHolder, reason_of
+from .sampling import DeviceSamplers
 from ..models.manifest import ModelSpec
 from ..results.schema import Measurement
 from ..results.stats import LatencyStats
@@ -42,6 +44,7 @@ class CellRunner:
         self.store = store
         self._devices: dict[str, Any] = {}
         self.governors = GovernorHolder()  # one applied governor per device, see governors.py
+        self.samplers = DeviceSamplers(config.idle_window_s)  # one per device, see sampling.py
         self.fidelity = FidelityChecker(config.fidelity, model_paths, self.settings)
 
     def settings(self, **overrides: Any) -> RunSettings:
@@ -79,7 +82,8 @@ class CellRunner:
                     settings, save_outputs=self.fidelity.outputs_path(test_id))
             held = self.governors.hold(case.device.id, device, case.governor)
             before = device.sample()
-            raw = self._execute(device, engine, artifact, spec, settings)
+            with self._sampling(case, device, suite) as sampled:
+                raw = self._execute(device, engine, artifact, spec, settings)
             after = device.sample()
         except Unsupported as exc:
             return self._emit(case, suite, test_id, ident, "unsupported", reason_of(exc))
@@ -93,12 +97,21 @@ class CellRunner:
         if raw.extra.get("input_shape_guessed"):  # about the model as run: the report warns once
             ident["model"]["input_shape_guessed"] = raw.extra["input_shape_guessed"]
         fidelity = self.fidelity.check(spec, settings.save_outputs)
-        return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity, held)
+        return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity, held,
+                             sampled)
 
     def release(self, device_id: str | None = None) -> list[str]:
-        """Restore the device's governors (its cells ended), or every device's (session end);
-        the problems, one line each."""
+        """Restore the device's governors (its cells ended), or every device's (session end),
+        and stop its sampler; the problems, one line each."""
+        self.samplers.stop(device_id)
         return self.governors.release(device_id)
+
+    def _sampling(self, case: BenchCase, device, suite: str):
+        """Telemetry around a latency cell (sampling.py); compat cells are not sampled."""
+        if suite == "compat":
+            return contextlib.nullcontext()
+        return self.samplers.cell(case.device.id, device)
+
 
     def _artifact(self, spec: ModelSpec, case: BenchCase, engine, profile) -> Artifact:
         """The cell's artifact; a device that cannot run the engine at all is the more basic
@@ -128,7 +141,7 @@ class CellRunner:
 
     def _emit_ok(self, case, suite, test_id, ident, raw: RawRun, before, after,
                  fidelity: dict[str, Any] | None = None,
-                 held: dict[str, Any] | None = None) -> Measurement:
+                 held: dict[str, Any] | None = None, sampled=None) -> Measurement:
         stats = LatencyStats.from_samples(raw.samples_ms)
         conditions = {"threads": raw.threads, "before": before, "after": after,
                       **_governor_conditions(case, held or {}), "temp_c": after.get("temp_c"),
@@ -151,12 +164,13 @@ class CellRunner:
                   if raw.peak_rss_mb is not None and raw.rss_before_load_mb is not None else None,
                   **raw.memory}  # where peak_rss_mb comes from (device_tools.py: VmHWM or the tool)
         drifted = bool(fidelity and fidelity.get("ok") is False)
+        telemetry = _telemetry(sampled, raw, held, conditions)  # also fills conditions
         record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,
                              status="failed" if drifted else "ok",
                              reason=fidelity["reason"] if drifted else None,
                              conditions=conditions, latency=latency, memory=memory,
-                             fidelity=fidelity, samples_ms=raw.samples_ms, extra=dict(raw.extra),
-                             **ident)
+                             fidelity=fidelity, samples_ms=raw.samples_ms,
+                             **telemetry, **ident)
         self.store.append(record)
         return record
 
@@ -180,6 +194,21 @@ class CellRunner:
                                          "governor_requested": case.governor}, **ident)
         self.store.append(record)
         return record
+
+
+def _telemetry(sampled, raw: RawRun, held: dict[str, Any] | None,
+               conditions: dict[str, Any]) -> dict[str, Any]:
+    """``power`` and ``extra`` of a record, with what its sampling found merged into
+    ``conditions`` (temperatures, throttled, telemetry_lost); the engine's clock marks are
+    only for the sampler and stay out of the record."""
+    extra = {k: v for k, v in raw.extra.items() if k not in ("timed_monotonic_s",
+                                                              "tool_run_monotonic_s")}
+    if sampled is None:
+        return {"power": None, "extra": extra}
+    fields = sampled.record_fields(raw, held)
+    conditions.update({k: v for k, v in fields["conditions"].items()
+                       if v is not None or k not in conditions})  # keep the sample()'s temp_c
+    return {"power": fields["power"], "extra": {**extra, **fields["extra"]}}
 
 
 def _spread(stats: LatencyStats, raw: RawRun) -> tuple[int, float | None, float | None]:

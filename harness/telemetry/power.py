@@ -16,6 +16,9 @@ vendors. Neither says which, so the convention is decided per window, from all i
 
 Power is only valid while the battery discharges: a charger feeds the phone and the battery at
 once, so the battery current is not the phone's draw. Then ``valid`` is False with the reason.
+``dumpsys battery unplug`` does not help: it changes what BatteryService reports (batterystats,
+apps), while the charger keeps feeding the phone and ``current_now`` keeps measuring that; so
+edgelab never issues it and there is nothing to reset.
 """
 from __future__ import annotations
 
@@ -74,7 +77,8 @@ def charging_reason(samples: Iterable[Sample]) -> str | None:
     plugged = sorted(x for x in statuses if x and x != "Discharging" and x != "Unknown")
     if plugged:
         return (f"battery status {', '.join(plugged)}: a charger powers the phone, so the battery "
-                "current is not its draw (unplug it, or `dumpsys battery unplug` and reset after)")
+                "current is not its draw; unplug it (a switchable USB hub, or adb over Wi-Fi), "
+                "since `dumpsys battery unplug` only changes what Android reports, not the current")
     return None
 
 

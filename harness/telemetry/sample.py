@@ -114,8 +114,24 @@ class SampleLog:
         finally:
             self.close(window)
 
-    def close(self, window: Window) -> None:
-        window.host_end_s = time.monotonic()
+    def span(self, name: str, host_start_s: float, host_end_s: float) -> Window:
+        """A window marked after the fact (a child process timed its loop on the same
+        monotonic clock; a phone tool printed how long its loop took): closed at once."""
+        window = Window(name, host_start_s, source=self.source)
+        self.close(window, host_end_s)
+        return window
+
+    def forget_before(self, host_s: float) -> None:
+        """Drop samples that arrived before ``host_s`` (a sampler kept open across a device's
+        cells would otherwise grow by ~90,000 samples an hour); the clock offset is re-learnt
+        from the samples kept, so a slow drift between the two clocks does not accumulate."""
+        with self._cond:
+            self._samples = [s for s in self._samples if s.host_s >= host_s]
+            if self._samples:
+                self._offset_s = min(s.host_s - s.t_s for s in self._samples)
+
+    def close(self, window: Window, host_end_s: float | None = None) -> None:
+        window.host_end_s = time.monotonic() if host_end_s is None else host_end_s
         self._wait_past(window.host_end_s)
         with self._cond:
             window.device_start_s = self.to_device(window.host_start_s)

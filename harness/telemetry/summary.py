@@ -1,7 +1,7 @@
 """One measurement's telemetry as a record-ready dict: what measure.py stores (pure).
 
     summary = summarize(timed, idle=idle, inferences=n, set_levels_khz=None,
-                        unavailable=host_sampler.rapl_unavailable)
+                        unavailable=host_sampler.rapl_unavailable, trace_window=run)
 
 Power sources, in order of preference for the headline (``power.source``):
 
@@ -11,8 +11,10 @@ Power sources, in order of preference for the headline (``power.source``):
   meters of the SoC rails: not the whole phone, so battery wins when valid);
 - ``rapl`` (hosts): the package domains' energy counters (or psys).
 
-Each source present is kept in ``power.sources`` with its own figures. A window whose sampler
-died says so in ``lost``; whatever it sampled before is still summarised.
+Each source present is kept in ``power.sources`` with its own figures. A source needs at least
+``MIN_READINGS`` power readings in the timed window: one reading of a 50 ms loop is a snapshot,
+not an average (the reason says how long the window was and how to lengthen it). A window whose
+sampler died says so in ``lost``; whatever it sampled before is still summarised.
 """
 from __future__ import annotations
 
@@ -24,9 +26,14 @@ from .throttle import detect_throttle
 from .trace import downsample
 
 
+MIN_READINGS = 2
+
+
 def summarize(timed: Window, idle: Window | None = None, inferences: int | None = None,
               set_levels_khz: dict[str, int] | None = None, unavailable: str | None = None,
-              trace_points: int = 200) -> dict:
+              trace_points: int = 200, trace_window: Window | None = None) -> dict:
+    """``trace_window``: the stretch the trace covers (default the timed window; the runner
+    passes the whole engine run, so load and warm-up show beside the timed loop)."""
     sources = power_sources(timed, idle, inferences)
     primary = next((name for name in ("battery", "odpm", "rapl")
                     if sources.get(name, {}).get("valid")), None)
@@ -37,14 +44,20 @@ def summarize(timed: Window, idle: Window | None = None, inferences: int | None 
                       ("energy_per_inference_mj", "ci95_mj", "method", "net_power_mw")},
                      avg_power_mw=chosen["power_mw"]["mean_mw"],
                      idle_power_mw=(chosen.get("idle_power_mw") or {}).get("mean_mw"))
+        if primary == "battery":
+            power["battery_convention"] = chosen["convention"]
     else:
         reasons = [f"{name}: {s['reason']}" for name, s in sources.items() if s.get("reason")]
         power["unavailable"] = "; ".join(reasons) or unavailable or "no power readings sampled"
-    series = _series_for_trace(timed, sources, primary)
+    traced = trace_window or timed
+    # a timed loop too short to average still has its power in a trace of the whole run
+    drawn = primary or next((name for name in ("battery", "odpm", "rapl")
+                             if sources.get(name, {}).get("short")), None)
+    series = _series_for_trace(traced, sources, drawn)
     return {"window": timed.summary(), "idle_window": idle.summary() if idle else None,
             "lost": timed.lost or (idle.lost if idle else None), "temps": temps_summary(timed),
             "throttle": detect_throttle(timed.samples, set_levels_khz), "power": power,
-            "trace": downsample(timed.samples, series, max_points=trace_points)}
+            "trace": downsample(traced.samples, series, max_points=trace_points)}
 
 
 def power_sources(timed: Window, idle: Window | None, inferences: int | None) -> dict:
@@ -59,11 +72,20 @@ def power_sources(timed: Window, idle: Window | None, inferences: int | None) ->
         series = [counter_power_mw(w.samples, counters, w.energy_range_uj) if w else None
                   for w in (timed, idle)]
         result = energy_per_inference(series[0], series[1], timed.duration_s or 0.0, inferences)
-        out[name] = {"valid": result["power_mw"]["mean_mw"] is not None, "counters": counters,
-                     **result}
+        out[name] = {"valid": result["power_mw"]["points"] >= MIN_READINGS - 1,
+                     "counters": counters, **result}
         if not out[name]["valid"]:
-            out[name]["reason"] = "fewer than two samples with every counter"
+            out[name]["short"] = True
+            out[name]["reason"] = _too_short(timed, "intervals between counter readings",
+                                             result["power_mw"]["points"], MIN_READINGS - 1)
     return out
+
+
+def _too_short(timed: Window, what: str, got: int, needs: int) -> str:
+    """Said the same way for every record (the report counts records per reason); how long the
+    window was and how many samples it held are in the record's window summary."""
+    return (f"the timed loop was too short to average power: fewer than {needs} {what} in it; "
+            f"lengthen it (--iterations or --min-time)")
 
 
 def _battery(timed: Window, idle: Window | None, both: list[Sample], inferences: int | None) -> dict:
@@ -76,7 +98,11 @@ def _battery(timed: Window, idle: Window | None, both: list[Sample], inferences:
     result = energy_per_inference(battery_power_mw(timed.samples, convention),
                                   battery_power_mw(idle.samples, convention) if idle else None,
                                   timed.duration_s or 0.0, inferences)
-    return {"valid": result["power_mw"]["mean_mw"] is not None, "convention": convention, **result}
+    readings = result["power_mw"]["points"]
+    if readings < MIN_READINGS:
+        return {"valid": False, "short": True, "convention": convention, **result,
+                "reason": _too_short(timed, "battery readings", readings, MIN_READINGS)}
+    return {"valid": True, "convention": convention, **result}
 
 
 def _series_for_trace(timed: Window, sources: dict, primary: str | None) -> list:

@@ -67,6 +67,30 @@ def hostile_run(real_run, tmp_path_factory) -> Path:
         copy["extra"]["trace"] = [{"t_s": t / 2, "temp_c": 40 + t / 3, "freq_mhz": 2400 - 9 * t,
                                    "power_mw": mw + 20 * (t % 5)} for t in range(40)]
         sweep.append(copy)
+    # and as run/sampling.py writes them: power from summarize(), the trace as named series
+    # over shared times with the timed loop marked, a throttled record, one without power
+    for governor, scale, mw, energy in (("performance", 0.7, 3400, 2.1), ("schedutil", 1.1, 1900, 1.4)):
+        copy = json.loads(json.dumps(ok))
+        copy["variant"]["id"] = "int8"
+        copy["conditions"].update(governor=governor, governor_requested=governor,
+                                  throttled=governor == "performance", temp_c=47.5,
+                                  throttle={"changes": ["policy4 fell from 2367 to 1826 MHz at "
+                                                        "+24.7 s (set level)"]} if governor ==
+                                  "performance" else {"changes": []})
+        copy["latency"]["median_ms"] *= scale
+        copy["power"] = {"source": "battery", "avg_power_mw": mw, "idle_power_mw": 700,
+                         "energy_per_inference_mj": energy, "ci95_mj": [energy - .1, energy + .1]}
+        copy["extra"]["trace"] = {"t_s": [t / 4 for t in range(60)],
+                                  "freq_mhz": {"policy4": [2367 - (t > 40) * 541 for t in range(60)],
+                                               "policy0": [1197] * 60},
+                                  "temp_c": {"BIG": [35 + t / 5 for t in range(60)]},
+                                  "power_mw": [mw + 30 * (t % 4) for t in range(60)],
+                                  "timed_s": [3.0, 14.0]}
+        sweep.append(copy)
+    missing = json.loads(json.dumps(ok))
+    missing["power"] = {"source": None, "unavailable": "no /sys/class/powercap: this kernel "
+                        "exposes no RAPL (usual in VMs and containers)"}
+    sweep.append(missing)
     # a phone cell as a benchmark tool reports it: a summary, no samples, outputs never checked
     phone = json.loads(json.dumps(ok))
     phone["device"].update(id="phone-1", kind="android", model="SM-A525F")
@@ -163,6 +187,26 @@ def test_hostile_names_stay_text_and_charts_draw(browser, hostile_run, tmp_path)
     assert all(charts.nth(i).bounding_box()["height"] > 50 for i in range(charts.count()))
     assert page.locator("svg .pt.front").count() >= 1
     page.screenshot(path=str(tmp_path / "report-hostile.png"), full_page=True)
+
+
+def test_governor_table_and_trace_charts_from_telemetry_records(browser, hostile_run, tmp_path):
+    page, problems, dialogs = open_report(browser, hostile_run / "report.html")
+    table = page.locator(".etable[data-table=governor_variants]")
+    table.scroll_into_view_if_needed()
+    claims = column(page, "governor_variants", "as the seed says it")
+    assert any(c.startswith("INT8 @ performance: ") and " ms vs " in c for c in claims), claims
+    assert any("(the reference)" in c for c in claims), claims
+    assert "throttled" in column(page, "governor_variants", "throttled")
+    # a trace as the sampler writes it: series by name, the timed loop shaded
+    trace = page.locator("svg.chart.trace", has_text="throttled").first
+    assert trace.bounding_box()["height"] > 100
+    assert trace.locator("polyline.series.freq_mhz").count() == 2   # policy4 and policy0
+    assert trace.locator("rect.timed").bounding_box()["width"] > 10
+    warnings = page.locator("#summary").inner_text()
+    assert "ran throttled on host: host " in warnings and "(policy4 fell from 2367 to 1826 MHz" in warnings
+    assert warnings.count("power unavailable for ") == 1 and "no /sys/class/powercap" in warnings
+    page.screenshot(path=str(tmp_path / "report-governors.png"), full_page=True)
+    assert problems == [] and dialogs == []
 
 
 def test_tool_summary_row_and_unchecked_outputs_are_marked(browser, hostile_run):

@@ -1,0 +1,235 @@
+"""Telemetry around every measurement: one sampler per device, an idle window, the timed window.
+
+For each latency cell the runner (measure.py) opens ``DeviceSamplers.cell(device_id, device)``
+around the engine run:
+
+1. the device's sampler, started at its first cell and kept open across its cells (a phone's
+   probe, script push and stream cost ~6 adb calls; a host's is a thread), restarted only when its
+   stream died, and stopped by ``stop(device_id)`` when the device's cells end and at session end
+   (``pytest_sessionfinish``, which also runs after Ctrl-C and SIGTERM: run/signals.py);
+2. an idle window of ``idle_window_s`` (``[tool.edgelab] idle_window_s``,
+   ``--edgelab-idle-window``; default 1 s per cell, 0 disables) just before the engine runs, taken
+   only when the device has a power reading to subtract (battery or ODPM on phones, RAPL on hosts);
+3. the run window around the engine run, and inside it the timed window that energy per inference
+   divides among N inferences (``timed_window``):
+
+   - host: the child process times only its invoke loop and reports the loop's start and end on
+     ``time.monotonic()`` (CLOCK_MONOTONIC, system-wide: the host sampler's clock), so the timed
+     window is that loop exactly; N = the invokes it timed;
+   - phone: the official tools run load, warm-up and the timed iterations in one process and
+     print a summary, so the window is marked from that summary: the last n x mean before the
+     tool returned (the tools print right after their timed loop and exit), with n and mean as
+     the tool printed them; N = n. Load and warm-up stay outside; the window ends late by the adb
+     round trip of the tool's return (a few ms). Counting warm-up + iterations over the whole
+     process instead would charge the model load to the inferences.
+
+Compat cells (3 iterations, "does it run at all") are not sampled. Nothing here raises into the
+measurement: a sampler that cannot start, dies, or a summary that fails leaves the record ok with
+``conditions.telemetry_lost`` saying why.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Iterator
+
+from ..telemetry import HostSampler, StreamingSampler, summarize
+from ..telemetry.sample import Window
+from ..telemetry.summary import temps_summary
+from ..telemetry.throttle import detect_throttle
+
+PHONE_KINDS = ("android", "virtual-android")
+HOST_WINDOW = ("the child's timed invoke loop, marked by the child on CLOCK_MONOTONIC (the host "
+               "sampler's clock); N = the invokes it timed")
+PHONE_WINDOW = ("the last n x mean of the tool's run, ending when the tool returned (the tools "
+                "print their summary right after the timed loop): n and mean as the tool printed "
+                "them, so load and warm-up are outside; N = n")
+PINNED = {"performance": 1, "powersave": 0}  # governor -> which end of [min, max] it holds
+
+
+class DeviceSamplers:
+    """One sampler per device for the session (per xdist worker: a device's cells share one)."""
+
+    def __init__(self, idle_window_s: float = 1.0, host_sampler=HostSampler):
+        self.idle_window_s = idle_window_s
+        self.host_sampler = host_sampler  # a factory: tests hand in one on a fake sysfs tree
+        self._samplers: dict[str, Any] = {}
+        self._plans: dict[str, Any] = {}  # a phone's SamplerPlan: probed once per run
+
+    @contextlib.contextmanager
+    def cell(self, device_id: str, device) -> Iterator["CellSampling"]:
+        """Idle window, then the run window around the ``with`` body."""
+        sampling = CellSampling(device.info.kind)
+        try:
+            sampler = sampling.sampler = self._sampler(device_id, device)
+        except Exception as exc:  # whatever it was, telemetry is lost, not the measurement
+            sampler, sampling.lost = None, f"sampler did not start: {type(exc).__name__}: {exc}"
+        if sampler is None:
+            sampling.lost = sampling.lost or f"no sampler for a {device.info.kind} device"
+            yield sampling
+            return
+        sampler.log.forget_before(time.monotonic() - 1.0)  # earlier cells' samples
+        if self.idle_window_s > 0 and has_power(sampler):
+            with sampler.window("idle") as sampling.idle:
+                time.sleep(self.idle_window_s)
+        with sampler.window("run") as sampling.run:
+            yield sampling
+
+    def stop(self, device_id: str | None = None) -> None:
+        """Stop the device's sampler (its cells ended), or every one (session end)."""
+        for held in [device_id] if device_id is not None else list(self._samplers):
+            sampler = self._samplers.pop(held, None)
+            if sampler is not None:
+                with contextlib.suppress(Exception):
+                    sampler.stop()
+
+    def _sampler(self, device_id: str, device):
+        sampler = self._samplers.get(device_id)
+        if sampler is not None and sampler.lost is None:
+            return sampler
+        if sampler is not None:  # its stream died (or the phone's 1-hour bound ended it): anew
+            self.stop(device_id)
+        if device.info.kind == "host":
+            sampler = self.host_sampler().start()
+        elif device.info.kind in PHONE_KINDS and not _hung(device):
+            sampler = StreamingSampler(device.transport, plan=self._plans.get(device_id)).start()
+            if sampler.plan is not None:
+                self._plans[device_id] = sampler.plan
+        else:
+            return None
+        self._samplers[device_id] = sampler
+        return sampler
+
+
+def _hung(device) -> bool:
+    """A phone that already timed out is asked nothing more (devices/hang.py)."""
+    guard = getattr(device.transport, "guard", None)
+    return getattr(guard, "hang", None) is not None
+
+
+def has_power(sampler) -> bool:
+    """Whether the sampler reads something an idle window could be subtracted from."""
+    if isinstance(sampler, HostSampler):
+        return sampler.rapl_unavailable is None
+    plan = getattr(sampler, "plan", None)
+    return plan is not None and (bool(plan.energy_files) or
+                                 {"current_now", "voltage_now"} <= set(plan.battery_files))
+
+
+class CellSampling:
+    """The windows of one cell; ``record_fields`` turns them into what its record keeps."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.sampler = None
+        self.idle: Window | None = None
+        self.run: Window | None = None
+        self.lost: str | None = None
+
+    def record_fields(self, raw, held: dict[str, Any] | None) -> dict[str, Any]:
+        """{"power", "conditions", "extra"} for the record; never raises."""
+        if self.lost is not None or self.run is None:
+            lost = self.lost or "no run window"
+            return {"power": {"source": None, "unavailable": f"telemetry lost: {lost}"},
+                    "conditions": {"telemetry_lost": lost}, "extra": {}}
+        try:
+            return self._fields(raw, held or {})
+        except Exception as exc:  # a bug here must not cost the latency record
+            lost = f"telemetry summary failed: {type(exc).__name__}: {exc}"
+            return {"power": {"source": None, "unavailable": f"telemetry lost: {lost}"},
+                    "conditions": {"telemetry_lost": lost}, "extra": {}}
+
+    def _fields(self, raw, held: dict[str, Any]) -> dict[str, Any]:
+        log = self.sampler.log
+        timed, inferences, how = timed_window(log, self.run, raw, self.kind)
+        marks = raw.extra.get("tool_run_monotonic_s")
+        traced = log.span("run", *marks) if _pair(marks) else self.run
+        levels = set_levels_khz(held)
+        summary = summarize(timed, self.idle, inferences, levels,
+                            unavailable=self._unavailable(), trace_window=traced)
+        power = dict(summary["power"], timed_window=how, inferences=inferences,
+                     window_s=summary["window"]["duration_s"])
+        if power.get("method"):
+            power["method"] = f"timed window: {how}; {power['method']}"
+        temps, throttle, where = summary["temps"], summary["throttle"], "the timed loop"
+        if len(timed.samples) < 2 and len(traced.samples) >= 2:  # a loop shorter than 2 samples
+            temps, throttle = temps_summary(traced), detect_throttle(traced.samples, levels)
+            where = f"the whole engine run (the timed loop held {len(timed.samples)} samples)"
+        conditions = {"temp_c": temps["max_c"], "temp_start_c": temps["start_c"],
+                      "temp_end_c": temps["end_c"], "temp_zone": temps["max_zone"],
+                      "battery_temp_c": [temps["battery_start_c"], temps["battery_end_c"]],
+                      "throttled": throttle["throttled"],
+                      "throttle": {"changes": throttle["changes"], "window": where,
+                                   "set_levels_khz": levels or None,
+                                   **({"reason": throttle["reason"]} if throttle.get("reason") else {})}}
+        lost = summary["lost"] or log.lost
+        if lost:
+            conditions["telemetry_lost"] = lost
+        trace = _compact(summary["trace"])
+        if traced.samples and timed.device_start_s is not None and trace.get("t_s"):
+            zero = traced.samples[0].t_s
+            trace["timed_s"] = [round(timed.device_start_s - zero, 3),
+                                round(timed.device_end_s - zero, 3)]
+        extra = {"trace": trace, "telemetry": {
+            "timed_window": summary["window"], "idle_window": summary["idle_window"],
+            "run_window": traced.summary(), "notes": list(self._notes())}}
+        return {"power": power, "conditions": conditions, "extra": extra}
+
+    def _notes(self) -> tuple[str, ...]:
+        plan = getattr(self.sampler, "plan", None)
+        return tuple(getattr(plan, "notes", ()) or ())
+
+    def _unavailable(self) -> str | None:
+        """Why no power source was sampled at all (else summarize gives each source's reason)."""
+        if isinstance(self.sampler, HostSampler):
+            return self.sampler.rapl_unavailable
+        power = [n for n in self._notes() if "power" in n or "battery" in n]
+        return "; ".join(power) or None
+
+
+def timed_window(log, run: Window, raw, kind: str) -> tuple[Window, int | None, str]:
+    """(the timed window, N inferences in it, how it was marked): see the module docstring."""
+    if kind == "host":
+        marks = raw.extra.get("timed_monotonic_s")
+        if _pair(marks):
+            return log.span("timed", *marks), len(raw.samples_ms), HOST_WINDOW
+        return run, len(raw.samples_ms), ("the whole child run (the child reported no loop marks: "
+                                           "load and warm-up included); N = the invokes timed")
+    stats = raw.extra.get("tool_stats") or {}
+    n, mean_ms = stats.get("n"), stats.get("mean_ms")
+    marks = raw.extra.get("tool_run_monotonic_s")
+    started, returned = marks if _pair(marks) else (run.host_start_s, run.host_end_s)
+    if not n or not mean_ms:
+        return run, None, "the whole tool run (the tool printed no count and mean)"
+    loop_s = int(n) * float(mean_ms) / 1000.0
+    return log.span("timed", max(started, returned - loop_s), returned), int(n), PHONE_WINDOW
+
+
+def set_levels_khz(held: dict[str, Any]) -> dict[str, int]:
+    """The frequency each policy was pinned to: performance holds max, powersave min (the
+    hardware range the sweep wrote); other governors move the clock, so there is no level."""
+    end = PINNED.get(str(held.get("governor")))
+    limits = held.get("freq_limits_khz") or {}
+    if end is None:
+        return {}
+    return {policy: int(pair[end]) for policy, pair in limits.items()
+            if isinstance(pair, (list, tuple)) and len(pair) == 2}
+
+
+def _compact(trace: dict[str, Any]) -> dict[str, Any]:
+    """The trace without series that never had a value (a host without RAPL has no power)."""
+    def empty(values) -> bool:
+        return isinstance(values, list) and all(v is None for v in values)
+    out = {}
+    for key, value in trace.items():
+        if isinstance(value, dict):
+            value = {name: series for name, series in value.items() if not empty(series)}
+        elif key != "t_s" and empty(value):
+            continue
+        out[key] = value
+    return out
+
+
+def _pair(value) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) for v in value)

@@ -107,6 +107,65 @@ def parse_governors(text: str) -> tuple[str, ...]:
     return names
 
 
+COOLDOWN_FORMAT = "auto, off, or MAX_C[,status=N][,timeout=SECONDS] (e.g. 36,timeout=300)"
+# auto: each device's own limits (device profile; run/cooldown.py); the timeout bounds the wait
+COOLDOWN_DEFAULT: dict[str, Any] = {"enabled": True, "max_c": None, "status_max": None,
+                                    "timeout_s": 120.0}
+
+
+def parse_temperature(text: str) -> float:
+    try:
+        value = float(str(text).strip().lower().removesuffix("c").removesuffix("°"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a temperature in degC (e.g. 34)") from None
+    if not -40 < value < 150:
+        raise argparse.ArgumentTypeError(f"{value} degC is outside -40..150")
+    return value
+
+
+def parse_thermal_status(text: str) -> int:
+    value = _int_at_least(text, 0, "0 or more")
+    if value > 6:
+        raise argparse.ArgumentTypeError(f"{value} is not a thermal status (0 NONE .. 6 SHUTDOWN)")
+    return value
+
+
+def parse_cooldown(text: str) -> dict[str, Any]:
+    """``--cooldown``: ``auto`` (the device profile's limits), ``off``, or a temperature with
+    optional ``status=N`` and ``timeout=S``; only what is given, merged by cooldown_settings."""
+    out: dict[str, Any] = {}
+    for part in (p.strip() for p in str(text).split(",")):
+        key, sep, value = part.partition("=")
+        try:
+            if part in ("auto", "off"):
+                out.update({"enabled": False} if part == "off" else
+                           {"enabled": True, "max_c": None, "status_max": None})
+            elif sep and key.strip() == "status":
+                out["status_max"] = parse_thermal_status(value.strip())
+            elif sep and key.strip() == "timeout":
+                out["timeout_s"] = parse_seconds(value.strip())
+            elif not sep and part:
+                out.update(enabled=True, max_c=parse_temperature(part))
+            else:
+                raise argparse.ArgumentTypeError(f"{part!r} is not part of {COOLDOWN_FORMAT}")
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}; --cooldown takes {COOLDOWN_FORMAT}") from None
+    return out
+
+
+def cooldown_settings(lab: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
+    """The cooldown gate's settings: defaults < [tool.edgelab] cooldown_* keys < its
+    ``cooldown`` spec < ``--cooldown``."""
+    out = dict(COOLDOWN_DEFAULT)
+    for key, name in (("cooldown_max_c", "max_c"), ("cooldown_status_max", "status_max"),
+                      ("cooldown_timeout_s", "timeout_s")):
+        if lab.get(key) is not None:
+            out[name] = lab[key]
+    out.update(lab.get("cooldown") or {})
+    out.update(given or {})
+    return out
+
+
 def export_adb_environment(server: str | None, connect: tuple[str, ...] | None) -> None:
     """``--adb-server``/``--adb-connect`` (pytest and ``python -m harness devices``) as the
     environment the Android backend reads: xdist workers and child processes inherit it."""
@@ -208,6 +267,10 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "threads": (parse_positive_int, "an integer >= 1"),
     "min_time_s": (parse_seconds, "a number of seconds >= 0"),
     "timeout_s": (parse_seconds, "a number of seconds >= 0"),
+    "cooldown": (parse_cooldown, COOLDOWN_FORMAT),
+    "cooldown_max_c": (parse_temperature, "a temperature in degC, -40..150 (e.g. 34)"),
+    "cooldown_status_max": (parse_thermal_status, "a thermal status 0..6 (0 NONE)"),
+    "cooldown_timeout_s": (parse_seconds, "a number of seconds >= 0 (0: read once, never wait)"),
     "idle_window_s": (parse_seconds, "a number of seconds >= 0 (0: no idle window)"),
     "report_dir": (_path_text, "a directory path (string)"),
     "manifest": (_path_text, "a file path (string)"),
@@ -295,6 +358,8 @@ class RunConfig:
     fidelity: Any = None  # fidelity.Thresholds from [tool.edgelab.fidelity]
     # --input-shape: (input name, dims) for models whose inputs have dynamic dims
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # --cooldown: enabled, max_c / status_max (None: the device's own), timeout_s (cooldown.py)
+    cooldown: dict[str, Any] = field(default_factory=lambda: dict(COOLDOWN_DEFAULT))
 
     def with_run_id(self, run_id: str) -> "RunConfig":
         return replace(self, run_id=run_id)
@@ -339,4 +404,5 @@ def build_config(option, rootdir: Path) -> RunConfig:
         noise={k: float(lab[k]) for k in ("noise_other_cpu_pct", "noise_tail_ratio", "noise_cv")},
         fidelity=Thresholds.from_table(lab.get("fidelity")),  # checked by check_lab_table
         input_shapes=merge_input_shapes(getattr(option, "edgelab_input_shape", None)),
+        cooldown=cooldown_settings(lab, getattr(option, "edgelab_cooldown", None)),
     )

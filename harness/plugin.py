@@ -39,6 +39,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "scaling_available_governors; needs root on phones, writable cpufreq on the host) "
              "or fixed-performance (Android 11+, no root); test ids gain the name, every "
              "change is journaled and restored (python -m harness devices --restore)")
+    add("--cooldown", dest="edgelab_cooldown", type=cfg.parse_cooldown, default=None,
+        metavar="SPEC",
+        help="before each latency cell wait until the device is cool (polled once a second, at "
+             "the governor the cell runs under): auto (default: the device profile's limits, "
+             "battery <= 34 degC and thermal status 0 on phones; the hottest thermal zone <= "
+             "60 degC on a host that has readable zones), off, or MAX_C[,status=N]"
+             "[,timeout=SECONDS] (default timeout 120 s, never more than --edgelab-timeout); a "
+             "cell still hot at the timeout is measured anyway and marked hot_start")
     add("--input-shape", dest="edgelab_input_shape", type=cfg.parse_input_shapes, action="append",
         default=None, metavar="NAME=DIMS",
         help="shape of a model input with dynamic dims, e.g. x=1x3x48x192 (repeatable or "

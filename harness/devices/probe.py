@@ -234,7 +234,7 @@ def _resolved(name: str, raw: dict[str, dict], depth: int = 0) -> dict:
         return data
     base = _resolved(parent, raw, depth + 1)
     merged = {**base, **data}
-    for table in ("match", "capabilities"):
+    for table in ("match", "capabilities", "cooldown"):
         merged[table] = {**base.get(table, {}), **data.get(table, {})}
     return merged
 

@@ -41,6 +41,7 @@ class _Conditions(Struct, frozen=True, gc=False):
     noise_reason: T = None
     virtual: B = None
     throttled: B = None
+    hot_start: B = None  # the cooldown timed out before the cell (run/cooldown.py)
     threads: F = None
     abi: T = None
     throttle: _Throttle | None = None
@@ -199,7 +200,7 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
         "noise_reason": _get(cond, "noise_reason"),
         "cond_abi": _get(cond, "abi"), "cond_virtual": _get(cond, "virtual"),
         "charging": _get(cond, "charging"), "noisy": _get(cond, "noisy"),
-        "throttled": _get(cond, "throttled"),
+        "throttled": _get(cond, "throttled"), "hot_start": _get(cond, "hot_start"),
         "cond_threads": np.array(_get(cond, "threads"), dtype=float),
         "temp_c": np.array(_get(cond, "temp_c"), dtype=float),
         "other_cpu_pct": np.array(_get(cond, "other_cpu_pct"), dtype=float),

@@ -32,7 +32,7 @@ RECORD_TEXT = ("test_id", "suite", "status", "reason", "governor", "noise_reason
                "tool", "power_unavailable", "throttle_changes")
 # power figures under the names writers used: avg_power_mw is telemetry/summary.py's
 POWER_MW_KEYS = ("avg_power_mw", "mean_mw", "avg_mw", "power_mw")
-RECORD_FLAGS = ("cond_virtual", "charging", "noisy", "throttled")
+RECORD_FLAGS = ("cond_virtual", "charging", "noisy", "throttled", "hot_start")
 RECORD_NUMBERS = ("cond_threads", "temp_c", "other_cpu_pct", *LATENCY, "peak_rss_mb", "power_mw",
                   "energy_direct_mj", "fid_cosine", "fid_max_abs", "fid_agree", "fid_nme", "fid_ok")
 
@@ -93,6 +93,7 @@ def flatten(rec: dict) -> dict[str, Any]:
         "cond_abi": cond.get("abi"), "cond_threads": _num(cond.get("threads")),
         "cond_virtual": cond.get("virtual"), "charging": cond.get("charging"),
         "noisy": cond.get("noisy"), "throttled": cond.get("throttled"),
+        "hot_start": cond.get("hot_start"),  # the cooldown timed out (run/cooldown.py)
         "temp_c": _num(cond.get("temp_c")), "other_cpu_pct": _num(cond.get("other_cpu_pct")),
         "peak_rss_mb": _num(_dict(rec.get("memory")).get("peak_rss_mb")),
         "power_mw": _pick(*(_num(power.get(k)) for k in POWER_MW_KEYS)),

@@ -156,7 +156,8 @@ def warnings(frame: pd.DataFrame, cells: pd.DataFrame,
         out.append({"level": "bad", "text": f"{len(bad_fidelity)} cells failed their fidelity check: "
                     f"{_some(bad_fidelity['model'] + ' ' + bad_fidelity['variant'])}"})
     for flag, text in (("throttled", "ran throttled"), ("noisy", "were noisy"),
-                       ("charging", "ran while charging")):
+                       ("charging", "ran while charging"),
+                       ("hot_start", "started hot (the cooldown timed out; measured anyway)")):
         hits = measured[measured[flag]]
         if len(hits):
             why = f" ({_some(hits['noise_reason'], 3)})" if flag == "noisy" else ""

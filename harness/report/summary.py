@@ -37,6 +37,8 @@ def _row(r: Measurement) -> list[str]:
     if r.status == "ok" and r.conditions.get("throttled"):
         changes = (r.conditions.get("throttle") or {}).get("changes") or []
         note = "; ".join(filter(None, ["THROTTLED" + (f": {changes[0]}" if changes else ""), note]))
+    if r.status == "ok" and r.conditions.get("hot_start"):
+        note = "; ".join(filter(None, ["HOT START", note]))
     if r.status == "ok" and r.device.get("virtual"):
         note = ("virtual; " + note).rstrip("; ")
     ci = (f"{_fmt(lat.get('ci95_low_ms'))}..{_fmt(lat.get('ci95_high_ms'))}"
@@ -157,6 +159,26 @@ def _power_lines(records: list[Measurement]) -> list[str]:
     return [f"power unavailable ({n} cells): {reason}" for reason, n in reasons.most_common(4)]
 
 
+def _cooldown_lines(records: list[Measurement], limit: int = 4) -> list[str]:
+    """How long cells waited to cool (run/cooldown.py), and the cells that started hot anyway."""
+    waits = [(r, r.conditions["cooldown"]["waited_s"]) for r in records
+             if (r.conditions.get("cooldown") or {}).get("waited_s")]
+    lines = []
+    if waits:
+        longest, seconds = max(waits, key=lambda pair: pair[1])
+        lines.append(f"cooldown: {len(waits)} cells waited {sum(s for _, s in waits):.1f} s in all "
+                     f"(longest {seconds:.1f} s on {longest.device.get('id', '')})")
+    hot = [r for r in records if r.conditions.get("hot_start")]
+    if hot:
+        lines.append(f"HOT START: {len(hot)} cells did not cool in time and were measured hot:")
+        lines += [f"  {r.device.get('id', '')} {r.model.get('name', '')} {r.variant.get('id', '')} "
+                  f"{r.engine.get('name', '')}: {r.conditions.get('hot_start_reason')}"
+                  for r in hot[:limit]]
+        if len(hot) > limit:
+            lines.append(f"  ... {len(hot) - limit} more in the report")
+    return lines
+
+
 def summary_lines(records: list[Measurement], report_model: dict[str, Any] | None = None) -> list[str]:
     if not records:
         return ["no measurements recorded"]
@@ -165,6 +187,7 @@ def summary_lines(records: list[Measurement], report_model: dict[str, Any] | Non
     shown, collapsed = _collapse_infra(_shown(records))
     lines += _table(shown)
     lines += _tool_summary_note(shown)
+    lines += _cooldown_lines(shown)
     lines += _power_lines(shown)
     lines += collapsed
     lines += _unsupported_lines(records)

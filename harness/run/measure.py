@@ -18,6 +18,7 @@ from ..engines.hostrun import run_on_host
 from ..errors import InfraError, MeasurementError, Unsupported
 from .fidelity_check import FidelityChecker
 from .governors import GovernorHolder, reason_of
+from .cooldown import CooldownGate
 from .sampling import DeviceSamplers
 from ..models.manifest import ModelSpec
 from ..results.schema import Measurement
@@ -44,6 +45,7 @@ class CellRunner:
         self.store = store
         self._devices: dict[str, Any] = {}
         self.governors = GovernorHolder()  # one applied governor per device, see governors.py
+        self.cooldown = CooldownGate(getattr(config, "cooldown", None) or {}, config.timeout_s)
         self.samplers = DeviceSamplers(config.idle_window_s)  # one per device, see sampling.py
         self.fidelity = FidelityChecker(config.fidelity, model_paths, self.settings)
 
@@ -81,6 +83,7 @@ class CellRunner:
                 settings = dataclasses.replace(
                     settings, save_outputs=self.fidelity.outputs_path(test_id))
             held = self.governors.hold(case.device.id, device, case.governor)
+            cooled = self.cooldown.wait(case.device.id, device) if suite != "compat" else {}
             before = device.sample()
             with self._sampling(case, device, suite) as sampled:
                 raw = self._execute(device, engine, artifact, spec, settings)
@@ -98,7 +101,7 @@ class CellRunner:
             ident["model"]["input_shape_guessed"] = raw.extra["input_shape_guessed"]
         fidelity = self.fidelity.check(spec, settings.save_outputs)
         return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity, held,
-                             sampled)
+                             sampled, cooled)
 
     def release(self, device_id: str | None = None) -> list[str]:
         """Restore the device's governors (its cells ended), or every device's (session end),
@@ -141,13 +144,15 @@ class CellRunner:
 
     def _emit_ok(self, case, suite, test_id, ident, raw: RawRun, before, after,
                  fidelity: dict[str, Any] | None = None,
-                 held: dict[str, Any] | None = None, sampled=None) -> Measurement:
+                 held: dict[str, Any] | None = None, sampled=None,
+                 cooled: dict[str, Any] | None = None) -> Measurement:
         stats = LatencyStats.from_samples(raw.samples_ms)
         conditions = {"threads": raw.threads, "before": before, "after": after,
                       **_governor_conditions(case, held or {}), "temp_c": after.get("temp_c"),
                       "charging": after.get("charging"), "other_cpu_pct": raw.other_cpu_pct,
                       "virtual": case.device.virtual}
         conditions.update(self._noise(stats, raw))
+        conditions.update(cooled or {})  # cooldown.py: the wait before the cell, hot_start
         ident["engine"].update({"version": raw.engine_version or ident["engine"]["version"],
                                 "backend": raw.backend, "threads": raw.threads})
         latency = stats.as_dict()

@@ -29,7 +29,7 @@ KNOWN_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi", "x86_64", "x86")
 CAPTURE_KINDS = ("getprop", "cpuinfo", "cpufreq", "battery", "thermalservice", "thermal_sysfs")
 REQUIRED_CAPTURES = ("getprop", "cpuinfo", "cpufreq")
 _TABLES = {"device", "captures", "sources", "capabilities", "props", "match", "extends",
-           "simulation"}
+           "simulation", "cooldown"}  # [cooldown]: the gate's limits (run/cooldown.py checks them)
 _CAPABILITY_KEYS = {"abis", "page_size", "storage_total_bytes", "storage_free_bytes", "governors",
                     "default_governor", "root", "kernel_release", "cpu_speed_factor"}
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")

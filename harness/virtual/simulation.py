@@ -26,6 +26,7 @@ class Simulation:
     # thermal (thermal.py): rise of the CPU zones above their captured values
     heat_c_per_busy_core: float = 10.0     # steady-state rise per busy core at max frequency
     time_constant_s: float = 20.0          # first-order time constant, heating and cooling alike
+    initial_rise_c: float = 0.0            # the rise at start: a phone still hot from earlier use
     status_zone: str = ""                  # zone the thermal status follows ("" = skin, else hottest CPU)
     status_thresholds_c: tuple[float, ...] = (39.0, 43.0, 45.0, 47.0, 50.0, 55.0)  # statuses 1..6
     hysteresis_c: float = 2.0              # a status falls only this far below its threshold
@@ -48,6 +49,8 @@ class Simulation:
         _one_of("battery_status", self.battery_status, BATTERY_STATUSES)
         if self.time_constant_s <= 0:
             raise ValueError("time_constant_s must be > 0")
+        if not 0 <= self.initial_rise_c <= 100:
+            raise ValueError("initial_rise_c must be between 0 and 100")
         if len(self.status_thresholds_c) != 6 or list(self.status_thresholds_c) != \
                 sorted(self.status_thresholds_c):
             raise ValueError("status_thresholds_c must be 6 ascending temperatures (statuses 1..6)")

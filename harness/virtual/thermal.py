@@ -66,9 +66,10 @@ class ThermalModel:
     def __init__(self, zones: list[Zone], constants: Simulation):
         self.zones = zones
         self.constants = constants
-        self.rise_c = 0.0
+        self.rise_c = constants.initial_rise_c  # 0 unless the profile starts the phone hot
         self.status = 0
         self.status_zone = _status_zone(zones, constants.status_zone)
+        self._update_status()
 
     def step(self, seconds: float, target_rise_c: float) -> None:
         """Relax towards ``target_rise_c`` for ``seconds`` (exact for a constant target)."""

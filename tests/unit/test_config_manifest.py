@@ -56,7 +56,8 @@ def _lab(tmp_path, body: str):
     ("models = []", r"models = \[\]: must be a non-empty list of model names"),
     ("variants = [1, 2]", r"variants = \[1, 2\]: must be a non-empty list of variant names"),
     ("report_dir = 5", r"report_dir = 5: must be a directory path"),
-    ("colour = 1", r"\[tool.edgelab\]: unknown key\(s\) \['colour'\]; valid: \['devices', 'engines', "
+    ("colour = 1", r"\[tool.edgelab\]: unknown key\(s\) \['colour'\]; valid: \['cooldown', "
+                   r"'cooldown_max_c', 'cooldown_status_max', 'cooldown_timeout_s', 'devices', 'engines', "
                    r"'fidelity', 'governors', .*'iterations', 'manifest', 'min_time_s', 'models', "
                    r"'noise_cv'"),
     ('governors = ["performance", "power save"]',

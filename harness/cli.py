@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "models": "harness.commands.models",
     "parse": "harness.commands.parse",
     "report": "harness.commands.report",
+    "compare": "harness.commands.compare",
     "virtual-device": "harness.commands.virtual_device",
     "tools": "harness.commands.tools",
 }

@@ -166,6 +166,35 @@ def cooldown_settings(lab: dict[str, Any], given: dict[str, Any] | None) -> dict
     return out
 
 
+def parse_gate(text: str) -> dict[str, Any]:
+    """``--gate`` alone ("": the ``[tool.edgelab.gate]`` rules as they are) or overrides such as
+    ``latency=median:3%,alpha=0.05`` (results/gate_rules.py has the grammar)."""
+    from .results.gate_rules import RuleError, parse_gate_text
+
+    try:
+        return parse_gate_text(text)
+    except RuleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_baseline_name(text: str) -> str:
+    from .results.baselines import NAME, NAME_RULE
+
+    if not NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a baseline name ({NAME_RULE})")
+    return text
+
+
+# --gate: the same option in pytest's edgelab group and in `python -m harness compare`
+GATE_OPTION: dict[str, Any] = dict(
+    nargs="?", const="", type=parse_gate, default=None, metavar="RULES",
+    help="fail the run (exit 8) when a cell regressed against --baseline: a change significant "
+         "at alpha (one-sided Mann-Whitney U), at least the rule and at least the floor. Alone: "
+         "[tool.edgelab.gate] rules (default latency=median:5%%, latency_floor_ms=0.05, "
+         "alpha=0.01); or overrides, e.g. --gate \"latency=median:3%%,memory=peak:10%%\" "
+         "(docs/gating.md)")
+
+
 def export_adb_environment(server: str | None, connect: tuple[str, ...] | None) -> None:
     """``--adb-server``/``--adb-connect`` (pytest and ``python -m harness devices``) as the
     environment the Android backend reads: xdist workers and child processes inherit it."""
@@ -286,7 +315,7 @@ def check_lab_table(table: dict[str, Any], source: str = "pyproject.toml") -> di
     """Every ``[tool.edgelab]`` value through the parser its command-line option uses, so both
     front doors accept and refuse the same values; one line naming key, value and what fits."""
     where = f"{source} [tool.edgelab]"
-    known = sorted([*LAB_KEYS, "fidelity"])
+    known = sorted([*LAB_KEYS, "fidelity", "gate"])
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {unknown}; valid: {known}")
@@ -294,6 +323,9 @@ def check_lab_table(table: dict[str, Any], source: str = "pyproject.toml") -> di
     for key, value in table.items():
         if key == "fidelity":
             checked[key] = _check_fidelity(value, f"{source} [tool.edgelab.fidelity]")
+            continue
+        if key == "gate":
+            checked[key] = _check_gate(value, f"{source} [tool.edgelab.gate]")
             continue
         parse, allowed = LAB_KEYS[key]
         try:
@@ -335,6 +367,33 @@ def _check_fidelity(table: Any, where: str) -> dict[str, float]:
     return checked
 
 
+def _check_gate(table: Any, where: str):
+    """``[tool.edgelab.gate]`` -> GateRules; a bad setting is one line naming its key, value and
+    the grammar."""
+    from .results.gate_rules import GRAMMAR, RuleError, rules_from_table
+
+    try:
+        return rules_from_table(table)
+    except RuleError as exc:
+        raise UsageError(f"{where} {exc.key} = {_toml(exc.value)}: {exc.problem}; {GRAMMAR}") from None
+
+
+def _gate_fields(option, lab: dict[str, Any], report_dir: Path) -> dict[str, Any]:
+    """--baseline (a run directory or a saved baseline's name), --gate, --save-baseline."""
+    from .results.baselines import resolve
+    from .results.gate_rules import GateRules
+
+    given = getattr(option, "edgelab_baseline", None)
+    overrides = getattr(option, "edgelab_gate", None)
+    if overrides is not None and not given:
+        raise UsageError("--gate needs a baseline to compare with: add --baseline NAME|RUN_DIR "
+                         "(save one with --save-baseline NAME)")
+    return {"baseline": resolve(given, report_dir) if given else None,
+            "gate": (lab.get("gate") or GateRules()).with_overrides(overrides or {}),
+            "gate_enforced": overrides is not None,
+            "save_baseline": getattr(option, "edgelab_save_baseline", None)}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     rootdir: Path
@@ -353,6 +412,9 @@ class RunConfig:
     manifest: Path = Path("models/manifest.toml")
     cache_dir: Path | None = None
     baseline: Path | None = None
+    gate: Any = None             # results.gate_rules.GateRules: the regressions' rules
+    gate_enforced: bool = False  # --gate: a regressed cell fails the run (exit 8)
+    save_baseline: str | None = None  # --save-baseline NAME
     run_id: str = ""
     noise: dict[str, float] = field(default_factory=dict)
     fidelity: Any = None  # fidelity.Thresholds from [tool.edgelab.fidelity]
@@ -365,7 +427,8 @@ class RunConfig:
         return replace(self, run_id=run_id)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple)
+                    else v.as_dict() if hasattr(v, "as_dict") else v)
                 for k, v in self.__dict__.items()}
 
 
@@ -400,7 +463,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         report_dir=under_root(pick("edgelab_report_dir", "report_dir")),
         manifest=under_root(pick("edgelab_manifest", "manifest")),
         cache_dir=Path(cache) if cache else None,
-        baseline=Path(option.edgelab_baseline) if getattr(option, "edgelab_baseline", None) else None,
+        **_gate_fields(option, lab, under_root(pick("edgelab_report_dir", "report_dir"))),
         noise={k: float(lab[k]) for k in ("noise_other_cpu_pct", "noise_tail_ratio", "noise_cv")},
         fidelity=Thresholds.from_table(lab.get("fidelity")),  # checked by check_lab_table
         input_shapes=merge_input_shapes(getattr(option, "edgelab_input_shape", None)),

@@ -63,8 +63,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "neighbours, see docs/foundation.md)")
     add("--report-dir", dest="edgelab_report_dir", default=None, metavar="DIR",
         help="where runs are written: DIR/<run-id>/ and DIR/latest (default reports)")
-    add("--baseline", dest="edgelab_baseline", default=None, metavar="RUN_DIR",
-        help="compare this run with an earlier one (reports/<run-id>) in the report")
+    add("--baseline", dest="edgelab_baseline", default=None, metavar="NAME|RUN_DIR",
+        help="compare this run with a saved baseline (reports/baselines/NAME) or an earlier run "
+             "directory (reports/<run-id>): verdicts per cell in the terminal and the report; "
+             "with --gate a regression fails the run")
+    add("--gate", dest="edgelab_gate", **cfg.GATE_OPTION)
+    add("--save-baseline", dest="edgelab_save_baseline", type=cfg.parse_baseline_name,
+        default=None, metavar="NAME",
+        help="when the run ends without regressions, interruption or usage errors, copy it to "
+             "reports/baselines/NAME (replacing an older one) for --baseline NAME")
     add("--adb-server", dest="edgelab_adb_server", type=cfg.parse_host_port, default=None,
         metavar="HOST:PORT", help="adb server to ask for phones (default: ANDROID_ADB_SERVER_HOST/"
                                   "PORT, else 127.0.0.1:5037)")

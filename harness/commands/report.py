@@ -9,8 +9,10 @@ HELP = "rebuild report.html of a run directory (optionally against a baseline ru
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", type=Path, help="reports/<run-id> (or reports/latest)")
-    parser.add_argument("--baseline", type=Path, default=None, metavar="RUN_DIR",
-                        help="an earlier run to compare with: regressions past the 95%% CIs")
+    parser.add_argument("--baseline", default=None, metavar="NAME|RUN_DIR",
+                        help="an earlier run or a saved baseline to compare with: the gate's "
+                             "verdicts (docs/gating.md); `python -m harness compare` exits 1 "
+                             "on a regression")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="output file (default RUN_DIR/report.html)")
 
@@ -23,12 +25,18 @@ def _check_run_dir(path: Path, what: str) -> None:
 
 def run(args) -> int:
     _check_run_dir(args.run_dir, "run directory")
+    from ..config import DEFAULTS, read_pyproject_defaults
+    from ..results.baselines import resolve
+
+    lab = read_pyproject_defaults(Path.cwd())
+    baseline = None
     if args.baseline is not None:
-        _check_run_dir(args.baseline, "--baseline")
+        baseline = resolve(args.baseline, Path(lab.get("report_dir") or DEFAULTS["report_dir"]))
+        _check_run_dir(baseline, "--baseline")
     from ..report.model import build_model
     from ..report.write import write_report
 
-    model = build_model(args.run_dir, args.baseline)
+    model = build_model(args.run_dir, baseline, rules=lab.get("gate"))
     out = write_report(args.run_dir, args.output, model=model)
     summary = model["summary"]
     line = f"{out} ({summary['records']} records, {summary['cells']} latency cells"

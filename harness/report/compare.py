@@ -1,13 +1,11 @@
-"""Regressions against a baseline run: matching latency cells and status changes.
+"""Regressions against a baseline run: the gate's verdicts (``results/gate.py``) as a report
+table and as terminal lines. The plugin's exit status, ``python -m harness compare`` and this
+page share that one verdict logic; nothing here decides a verdict.
 
-A latency change counts only past noise: the current cell's CI95 of the median lies entirely
-above the baseline's (regression) or entirely below it (improvement); overlapping intervals are
-"within noise" whatever the medians say. Phone cells timed by a benchmark tool have the tool's
-mean and no CI: their change is shown with the verdict "no CI"; a median is never compared with
-a mean ("not comparable"). A cell that ran in the baseline and now fails "broke" (still failing:
-"failed"), whatever its latency numbers say: a cell failed on output drift still has them. One
-that now hits an infra error is reported as such, never as a regression (docs/design.md, known
-traps).
+Rows, worst first: regressed and broke (these fail a gate), inconclusive, failed, infra_error,
+throttled, not compared (other conditions, virtual vs real), improved, fixed, unchanged, new,
+missing. A regressed row says by how much (the Hodges–Lehmann shift as a share of the baseline's
+figure, and its interval), how sure (the one-sided p-value) and against which rule.
 """
 from __future__ import annotations
 
@@ -16,92 +14,108 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .cells import KEY
-from .compat import KEY as STATUS_KEY
-from .cells import status_cells
+from ..results.gate import FAILING, Row, compare
+from ..results.gate_rules import METRICS, GateRules
+from .frame import RecordTable
+from .gate_input import gate_cells
 from .tables import col, table
 
-VERDICT_ORDER = {"regression": 0, "broke": 1, "failed": 2, "improvement": 3, "fixed": 4,
-                 "within noise": 5, "no CI": 6, "not comparable": 7, "infra_error": 8, "new": 9,
-                 "gone": 10}
+VERDICT_ORDER = {"regressed": 0, "broke": 1, "inconclusive": 2, "failed": 3, "infra_error": 4,
+                 "throttled": 5, "not compared": 6, "improved": 7, "fixed": 8, "unchanged": 9,
+                 "new": 10, "missing": 11}
+COLUMNS = [
+    col("verdict", "verdict", "badge", filter=True), col("metric", "metric", filter=True),
+    col("device", "device", filter=True), col("device_key", "device model", detail=True),
+    col("abi", "ABI"), col("model", "model", filter=True), col("variant", "variant", filter=True),
+    col("engine", "engine", filter=True), col("governor", "governor"),
+    col("threads", "threads", detail=True),
+    col("central_ms_base", "baseline", "num", 3, title="the rule's statistic in the baseline"),
+    col("central_ms", "now", "num", 3),
+    col("central_kind", "statistic", title="what the figures are: the median of per-iteration "
+        "samples, or of per-repeat figures; a phone tool's mean"),
+    col("change", "change", "pct", 1, title="Hodges–Lehmann shift (median of all pairwise "
+        "differences) as a share of the baseline's figure"),
+    col("ci_low", "CI low", "pct", 1, title="interval of the shift at 1 - 2 alpha (98% for "
+        "alpha 0.01: agrees with the one-sided test)"),
+    col("ci_high", "CI high", "pct", 1), col("p_value", "p", title="one-sided Mann–Whitney U"),
+    col("shift", "shift", "num", 4, detail=True), col("unit", "unit", detail=True),
+    col("samples", "samples", detail=True), col("serial", "serial", detail=True),
+    col("sha256", "artifact sha256", detail=True), col("note", "reason"),
+]
 
 
-def _latency(current: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
-    keep = KEY + ["central_ms", "central_kind", "ci95_low_ms", "ci95_high_ms"]
-    merged = current[keep].merge(baseline[keep], on=KEY, how="outer", suffixes=("", "_base"),
-                                 indicator=True)
-    both = merged["_merge"] == "both"
-    same_kind = merged["central_kind"] == merged["central_kind_base"]
-    with_ci = merged[["ci95_low_ms", "ci95_high_ms", "ci95_low_ms_base", "ci95_high_ms_base"]].notna().all(axis=1)
-    slower = merged["ci95_low_ms"] > merged["ci95_high_ms_base"]
-    faster = merged["ci95_high_ms"] < merged["ci95_low_ms_base"]
-    merged["verdict"] = np.select(
-        [both & ~same_kind, both & ~with_ci, both & slower, both & faster, both,
-         merged["_merge"] == "left_only"],
-        ["not comparable", "no CI", "regression", "improvement", "within noise", "new"], default="gone")
-    merged["change"] = (merged["central_ms"] / merged["central_ms_base"] - 1.0).where(same_kind)
-    return merged.drop(columns="_merge")
+def compare_runs(current: RecordTable, baseline: RecordTable, baseline_id: str,
+                 rules: GateRules | None = None) -> dict[str, Any]:
+    rules = rules or GateRules()
+    rows = compare(gate_cells(baseline), gate_cells(current), rules)
+    frame = pd.DataFrame([_flat(row) for row in rows], columns=[c["key"] for c in COLUMNS])
+    frame["rank"] = frame["verdict"].map(VERDICT_ORDER)
+    frame = frame.sort_values(["rank", "change"], ascending=[True, False], na_position="last")
+    counts = frame["verdict"].value_counts()
+    counts = {v: int(counts[v]) for v in sorted(counts.index, key=VERDICT_ORDER.get)}
+    return {"baseline": baseline_id, "counts": counts, "rules": rules.describe(),
+            "regressions": int(sum(counts.get(v, 0) for v in FAILING)),
+            "table": table(COLUMNS, frame)}
 
 
-def _failed_now(latency: pd.DataFrame, current: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
-    """Latency rows whose cell has a failed record now (a crash, or outputs that drifted) get
-    "broke" (ok in the baseline) or "failed" and the failure's reason, never a verdict from
-    their numbers."""
-    cur, base = status_cells(current, STATUS_KEY), status_cells(baseline, STATUS_KEY)
-    failed = cur.loc[cur["status"] == "failed", STATUS_KEY + ["reason"]]
-    was_ok = base.loc[base["status"] == "ok", STATUS_KEY].assign(_was_ok=True)
-    marks = latency[STATUS_KEY].merge(failed, on=STATUS_KEY, how="left", indicator="_failed")
-    marks = marks.merge(was_ok, on=STATUS_KEY, how="left")  # left merges keep latency's order
-    hit = (marks["_failed"] == "both").to_numpy() & (latency["verdict"] != "gone").to_numpy()
-    broke = marks["_was_ok"].eq(True).to_numpy()
-    return latency.assign(
-        verdict=np.where(hit, np.where(broke, "broke", "failed"), latency["verdict"]),
-        note=np.where(hit, marks["reason"].fillna("").to_numpy(), ""))
+def _flat(row: Row) -> dict[str, Any]:
+    cell = row.current or row.base
+    key = row.key
+    v = row.judged
+    ids = [c.device_id for c in (row.base, row.current) if c is not None]
+    out = {"verdict": row.verdict, "metric": row.metric, "device_key": key.device
+           + (" (virtual)" if key.virtual else ""),
+           "device": " -> ".join(dict.fromkeys(ids)), "abi": key.abi, "model": key.model,
+           "variant": key.variant, "engine": key.engine, "governor": key.governor,
+           "threads": key.threads, "note": row.note, "unit": METRICS[row.metric].unit
+           if row.metric else "", "serial": _pair(row, "serial"), "sha256": _pair(row, "sha256"),
+           "central_ms_base": np.nan, "central_ms": np.nan, "central_kind": "", "change": np.nan,
+           "ci_low": np.nan, "ci_high": np.nan, "p_value": "", "shift": np.nan, "samples": ""}
+    if v is not None:
+        label = (cell.metrics.get(row.metric).label if cell and row.metric in cell.metrics else "")
+        kind = "tool mean" if label.startswith("tool") else v.stat
+        # a row with figures but no test (one summary per run): the change is shown, not judged
+        change = v.pct(v.shift) if v.shift is not None else (
+            v.current / v.base - 1.0 if v.base and v.current is not None else None)
+        out.update(central_ms_base=v.base, central_ms=v.current, shift=v.shift,
+                   change=_finite(change), ci_low=_finite(v.pct(v.ci_low)),
+                   ci_high=_finite(v.pct(v.ci_high)),
+                   p_value="" if v.p_value is None else f"{v.p_value:.2g}",
+                   central_kind=kind if v.samples == "records" else f"{kind} of {v.samples}",
+                   samples=f"{v.n_base} vs {v.n_current} {v.samples}")
+    return out
 
 
-def _statuses(current: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
-    cur, base = status_cells(current, STATUS_KEY), status_cells(baseline, STATUS_KEY)
-    merged = cur.merge(base, on=STATUS_KEY, how="inner", suffixes=("", "_base"))
-    broke = (merged["status_base"] == "ok") & merged["status"].isin(["failed"])
-    infra = (merged["status_base"] == "ok") & (merged["status"] == "infra_error")
-    fixed = (merged["status_base"] != "ok") & (merged["status"] == "ok")
-    merged["verdict"] = np.select([broke, infra, fixed], ["broke", "infra_error", "fixed"], default="")
-    return merged[merged["verdict"] != ""]
+def _pair(row: Row, field: str) -> str:
+    values = [getattr(c, field) for c in (row.base, row.current) if c is not None]
+    return " -> ".join(dict.fromkeys(v for v in values if v))
 
 
-def compare_runs(cells: pd.DataFrame, frame: pd.DataFrame, base_cells: pd.DataFrame,
-                 base_frame: pd.DataFrame, baseline_id: str) -> dict[str, Any]:
-    latency = _latency(cells, base_cells)
-    statuses = _statuses(frame, base_frame)
-    statuses = statuses.assign(governor="", threads=np.nan, note=statuses["reason"].fillna(""))
-    # a cell that broke or hit an infra error also vanished from the latency cells: say it once
-    explained = latency.merge(statuses[STATUS_KEY], on=STATUS_KEY, how="left", indicator=True)["_merge"]
-    latency = latency[~((latency["verdict"] == "gone") & (explained == "both").to_numpy())]
-    latency = _failed_now(latency, frame, base_frame)
-    # a cell already listed as broke or failed with its latency row: its status row would repeat it
-    failing = latency.loc[latency["verdict"].isin(["broke", "failed"]), STATUS_KEY].drop_duplicates()
-    repeated = statuses[STATUS_KEY].merge(failing, on=STATUS_KEY, how="left", indicator=True)["_merge"]
-    statuses = statuses[(repeated != "both").to_numpy()]
-    shared = STATUS_KEY + ["governor", "threads", "verdict", "note"]
-    rows = pd.concat([latency, statuses[shared]], ignore_index=True)
-    rows["rank"] = rows["verdict"].map(VERDICT_ORDER)
-    rows = rows.sort_values(["rank", "change"], ascending=[True, False], na_position="last")
-    counts = rows["verdict"].value_counts().to_dict()
-    columns = [col("verdict", "verdict", "badge", filter=True), col("device", "device", filter=True),
-               col("abi", "ABI"), col("model", "model", filter=True),
-               col("variant", "variant", filter=True), col("engine", "engine", filter=True),
-               col("governor", "governor"), col("central_ms_base", "baseline ms", "num", 3),
-               col("central_ms", "now ms", "num", 3),
-               col("central_kind", "statistic", title="median of samples, or a phone tool's own "
-                   "mean (no CI: changes are shown, not judged)"),
-               col("change", "change", "pct", 1),
-               col("ci95_low_ms_base", "baseline CI low", "num", 3, detail=True),
-               col("ci95_high_ms_base", "baseline CI high", "num", 3, detail=True),
-               col("ci95_low_ms", "CI low", "num", 3, detail=True),
-               col("ci95_high_ms", "CI high", "num", 3, detail=True), col("note", "reason")]
-    for name in ("ci95_low_ms_base", "ci95_high_ms_base", "ci95_low_ms", "ci95_high_ms"):
-        if name not in rows:
-            rows[name] = np.nan
-    return {"baseline": baseline_id, "counts": {k: int(v) for k, v in counts.items()},
-            "regressions": int(counts.get("regression", 0) + counts.get("broke", 0)),
-            "table": table(columns, rows)}
+def _finite(value: float | None) -> float:
+    return value if value is not None and np.isfinite(value) else np.nan
+
+
+def gate_lines(regressions: dict[str, Any] | None, tables: dict[str, Any],
+               limit: int = 30) -> list[str]:
+    """The verdicts for the terminal: counts, then every row that is not plainly unchanged,
+    new or missing (those are counted only)."""
+    if regressions is None:
+        return []
+    counts = ", ".join(f"{n} {v}" for v, n in regressions["counts"].items()) or "no cells"
+    lines = [f"gate vs baseline {regressions['baseline']} ({regressions['rules']}): {counts}"]
+    spec = tables.get("regressions") or {"columns": [], "rows": []}
+    keys = [c["key"] for c in spec["columns"]]
+    shown = [dict(zip(keys, r)) for r in spec["rows"]
+             if dict(zip(keys, r))["verdict"] not in ("unchanged", "new", "missing")]
+    for r in shown[:limit]:
+        figures = ""
+        if r["central_ms_base"] is not None and r["central_ms"] is not None:
+            figures = f" {r['central_ms_base']:.4g} -> {r['central_ms']:.4g} {r['unit']}"
+        where = " ".join(str(r[k]) for k in ("device", "model", "variant", "engine") if r[k])
+        gov = f" @{r['governor']}" if r["governor"] not in ("", "default") else ""
+        metric = f" {r['metric']}" if r["metric"] else ""
+        lines.append(f"  {r['verdict'].upper() if r['verdict'] in FAILING else r['verdict']}:"
+                     f" {where}{gov}{metric}{figures}: {r['note']}")
+    if len(shown) > limit:
+        lines.append(f"  ... {len(shown) - limit} more rows in the report's Regressions table")
+    return lines

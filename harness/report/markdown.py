@@ -69,7 +69,7 @@ def markdown_summary(model: dict[str, Any], report_path: str = "report.html") ->
         lines = _table(regressions, ["verdict", "device", "model", "variant", "engine",
                                      "central_ms_base", "central_ms", "central_kind", "change",
                                      "note"],
-                       where=lambda r: r["verdict"] in ("regression", "broke"))
+                       where=lambda r: r["verdict"] in ("regressed", "broke"))
         if lines:
             out += ["", "### Regressions", ""] + lines
     out += ["", f"Full report: `{md(report_path)}`", ""]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..results.baselines import label as baseline_label
 from ..results.schema import STATUSES
 from .cells import build_cells, latency_records
 from .compare import compare_runs
@@ -24,12 +25,13 @@ from .tables import best_table, engine_table, latency_table, variant_table
 from .traces import trace_section
 
 
-def build_model(run_dir: Path, baseline: Path | None = None) -> dict[str, Any]:
+def build_model(run_dir: Path, baseline: Path | None = None, rules=None) -> dict[str, Any]:
+    """``rules``: the gate's ``GateRules`` for the regressions (default: median:5%, alpha 0.01)."""
     with no_cyclic_gc():
-        return _build(Path(run_dir), baseline)
+        return _build(Path(run_dir), baseline, rules)
 
 
-def _build(run_dir: Path, baseline: Path | None) -> dict[str, Any]:
+def _build(run_dir: Path, baseline: Path | None, rules=None) -> dict[str, Any]:
     info, table = read_run(run_dir)
     measured = latency_records(table.frame)  # once: the cells and the warnings both need it
     cells = build_cells(table, measured)
@@ -44,8 +46,8 @@ def _build(run_dir: Path, baseline: Path | None) -> dict[str, Any]:
     regressions = None
     if baseline is not None:
         base_info, base_table = read_run(Path(baseline))
-        base_id = str(base_info.get("run_id") or Path(baseline).resolve().name)
-        regressions = compare_runs(cells, table.frame, build_cells(base_table), base_table.frame, base_id)
+        base_id = baseline_label(Path(baseline), str(base_info.get("run_id") or ""))
+        regressions = compare_runs(table, base_table, base_id, rules)
         regressions["torn_lines"] = base_table.torn_lines
         tables["regressions"] = regressions.pop("table")
     return {

@@ -1,9 +1,9 @@
 """End of a run: final run.json, report.html, results.csv, CI summary, reports/latest, the terminal
 lines about how the run ended, and the exit status. Records are already on disk.
 
-Two exit statuses are added to pytest's own (0 passed, 1 cells failed, 2 interrupted, 3 internal
-error, 4 usage error, 5 no tests collected), both above 1 because `make bench` treats 0 and 1 as
-success (a failed cell is a finding) and these runs left nothing to look at.
+Three exit statuses are added to pytest's own (0 passed, 1 cells failed, 2 interrupted, 3 internal
+error, 4 usage error, 5 no tests collected), all above 1 because `make bench` treats 0 and 1 as
+success (a failed cell is a finding): 6 and 7 left nothing to look at, 8 is the release gate.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..results.store import DamagedResults, read_records
 
 EXIT_NOTHING_MEASURED = 6    # no cell produced a measurement (all unsupported / infra_error / none)
 EXIT_REPORT_NOT_WRITTEN = 7  # the records are on disk, but report.html could not be built
+EXIT_REGRESSED = 8           # --gate: a cell regressed (or broke) against --baseline
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Ending:
     torn_lines: int = 0                  # a last line cut short, skipped
     report_error: str | None = None      # also when results.jsonl is damaged before its last line
     nothing_measured: str | None = None  # why, when no cell produced a measurement
+    regressed: int = 0                   # --gate: cells that regressed or broke vs the baseline
+    baseline_note: str | None = None     # --save-baseline: where it went, or why not
     exitstatus: int = 0
 
 
@@ -47,8 +50,28 @@ def end_run(session, exitstatus: int, interrupted: str | None = None) -> Ending:
             f"report not written ({ending.report_error}); the records are safe in "
             f"{session.store.results_path}: rebuild with `python -m harness report "
             f"{session.store.run_dir}`")
+    if getattr(session.config, "gate_enforced", False) and session.report_model:
+        ending.regressed = int((session.report_model.get("regressions") or {}).get("regressions") or 0)
     ending.exitstatus = settle_exitstatus(int(exitstatus), ending)
+    if getattr(session.config, "save_baseline", None):
+        ending.baseline_note = save_baseline(session, ending)
     return ending
+
+
+def save_baseline(session, ending: Ending) -> str:
+    """--save-baseline NAME: copy the run unless it regressed, was cut short or left no report
+    (a regressed run saved as the baseline would make the regression the new normal)."""
+    from ..results.baselines import save
+
+    name = session.config.save_baseline
+    if ending.exitstatus not in (0, 1):
+        return (f"baseline {name!r} not saved: the run ended with exit {ending.exitstatus}; "
+                f"the earlier {name!r}, if any, is unchanged")
+    try:
+        where = save(session.store.run_dir, session.config.report_dir, name)
+    except OSError as exc:
+        return f"baseline {name!r} not saved: {exc}"
+    return f"baseline {name!r} saved: {where} (use --baseline {name})"
 
 
 def finish_run(session, exitstatus: int, interrupted: str | None = None,
@@ -65,7 +88,8 @@ def finish_run(session, exitstatus: int, interrupted: str | None = None,
     from ..report.write import write_report
 
     run_dir = session.store.run_dir
-    model = build_model(run_dir, getattr(session.config, "baseline", None))
+    model = build_model(run_dir, getattr(session.config, "baseline", None),
+                        rules=getattr(session.config, "gate", None))
     report = write_report(run_dir, model=model)
     write_csv(run_dir)
     append_step_summary(model, report)  # only when $GITHUB_STEP_SUMMARY is set
@@ -109,6 +133,8 @@ def settle_exitstatus(exitstatus: int, ending: Ending) -> int:
         return EXIT_REPORT_NOT_WRITTEN
     if ending.nothing_measured:
         return EXIT_NOTHING_MEASURED
+    if ending.regressed:
+        return EXIT_REGRESSED
     return exitstatus
 
 
@@ -119,6 +145,7 @@ def ending_lines(session, ending: Ending | None) -> list[tuple[str, bool]]:
     if ending is None:  # the session ended before sessionfinish (an error pytest reported)
         return []
     lines = [(line, False) for line in summary_lines(ending.records, session.report_model)]
+    lines += _gate_lines(session.report_model)
     lines += [(f"note: {note}", note.startswith("report not written")) for note in session.notes]
     completion = (session.report_model or {}).get("summary", {}).get("completion")
     if completion:
@@ -130,7 +157,21 @@ def ending_lines(session, ending: Ending | None) -> list[tuple[str, bool]]:
                       f"line skipped (a record cut short by a kill)", True))
     if ending.exitstatus == EXIT_NOTHING_MEASURED:
         lines.append((f"edgelab: {ending.nothing_measured} (exit {ending.exitstatus})", True))
+    if ending.exitstatus == EXIT_REGRESSED:
+        lines.append((f"edgelab: gate failed: {ending.regressed} regressed or broke against the "
+                      f"baseline (exit {EXIT_REGRESSED})", True))
+    if ending.baseline_note:
+        lines.append((f"edgelab: {ending.baseline_note}", "not saved" in ending.baseline_note))
     report = session.store.run_dir / "report.html"
     if report.exists() and not ending.report_error:
         lines.append((f"report: {report}", False))
     return lines
+
+
+def _gate_lines(model: dict | None) -> list[tuple[str, bool]]:
+    """The verdicts against --baseline (report/compare.py), regressed ones in red."""
+    from ..report.compare import gate_lines
+
+    model = model or {}
+    return [(line, line.lstrip().startswith(("REGRESSED", "BROKE")))
+            for line in gate_lines(model.get("regressions"), model.get("tables", {}))]

@@ -178,10 +178,10 @@ def test_phone_cells_show_the_hosts_output_check_of_the_same_file(
     assert unchecked and all(c["symbol"] == "?" and "output not checked" in c["text"]
                              for c in unchecked)
 
-    # against itself as the baseline: the drifted host cell is failed, not "within noise"
+    # against itself as the baseline: the drifted host cell is failed, not "unchanged"
     again = build_model(run_dir, run_dir)
     verdicts = {(r["device"], r["variant"]): r["verdict"] for r in rows_of(again, "regressions")}
-    assert verdicts[("host", "int8")] == "failed" and verdicts[("host", "fp32")] == "within noise"
+    assert verdicts[("host", "int8")] == "failed" and verdicts[("host", "fp32")] == "unchanged"
     with capsys.disabled():
         print(f"\nphone mnn int8: {phone_int8['latency']['mean_ms']} ms (tool mean); "
               f"compat: {phone_cell['text']}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from harness.errors import UsageError
@@ -167,22 +168,35 @@ def test_summary_counts_devices_and_warnings(tmp_path):
     assert devices["R5CT01"]["records"] == 10 and devices["R5CT01"]["ok"] == 8
 
 
+def _around(median, seed, n=40):
+    """Per-iteration samples, CV 2%: what a host cell records."""
+    return list(median * np.random.default_rng(seed).lognormal(0.0, 0.02, n))
+
+
 def test_regressions_against_a_baseline(tmp_path):
-    base = [rec("fp32", "tflite", 1245, (1235, 1255)), rec("int8", "tflite", 600, (590, 610)),
-            rec("int8", "ncnn", 700, (690, 710)), rec("int8", "mnn", 500),
-            rec("fp32", "tflite", 1300, abi="armeabi-v7a")]
-    model = build_model(write_run(tmp_path / "now", SEED), write_run(tmp_path / "base", base))
+    """The gate's verdicts (results/gate.py, tested there) in the report: worst first."""
+    now = [rec("fp32", "tflite", 1245, samples=_around(1245, 1)),
+           rec("int8", "tflite", 680, samples=_around(680, 2)),
+           rec("int8", "ncnn", 600, samples=_around(600, 3)),
+           rec("fp32", "ncnn", 1100, samples=_around(1100, 4)),
+           rec("fp32", "tflite", status="failed", reason="SIGILL in benchmark_model", abi="armeabi-v7a")]
+    base = [rec("fp32", "tflite", 1245, samples=_around(1245, 5)),
+            rec("int8", "tflite", 600, samples=_around(600, 6)),
+            rec("int8", "ncnn", 700, samples=_around(700, 7)), rec("int8", "mnn", 500, samples=_around(500, 8)),
+            rec("fp32", "tflite", 1300, abi="armeabi-v7a", samples=_around(1300, 9))]
+    model = build_model(write_run(tmp_path / "now", now), write_run(tmp_path / "base", base))
     verdicts = {(r["variant"], r["engine"], r["abi"]): r["verdict"] for r in rows(model, "regressions")}
-    assert verdicts[("int8", "tflite", "arm64-v8a")] == "regression"
-    assert verdicts[("fp32", "tflite", "arm64-v8a")] == "within noise"
-    assert verdicts[("int8", "ncnn", "arm64-v8a")] == "improvement"
-    assert verdicts[("int8", "mnn", "arm64-v8a")] == "gone"
-    assert verdicts[("fp32", "ncnn", "arm64-v8a")] == "new"
-    assert verdicts[("fp32", "tflite", "armeabi-v7a")] == "broke"
-    slower = rows(model, "regressions", verdict="regression")[0]
-    assert slower["change"] == pytest.approx(680 / 600 - 1, rel=1e-4)
+    assert verdicts == {("int8", "tflite", "arm64-v8a"): "regressed",
+                        ("fp32", "tflite", "armeabi-v7a"): "broke",
+                        ("int8", "ncnn", "arm64-v8a"): "improved",
+                        ("fp32", "tflite", "arm64-v8a"): "unchanged",
+                        ("fp32", "ncnn", "arm64-v8a"): "new",
+                        ("int8", "mnn", "arm64-v8a"): "missing"}
+    slower = rows(model, "regressions", verdict="regressed")[0]
+    assert slower["change"] == pytest.approx(680 / 600 - 1, abs=0.01)
+    assert slower["ci_low"] < slower["change"] < slower["ci_high"] and slower["metric"] == "latency"
     assert model["summary"]["regressions"] == 2 and model["regressions"]["baseline"] == "base"
-    assert rows(model, "regressions")[0]["verdict"] == "regression"  # worst first
+    assert [r["verdict"] for r in rows(model, "regressions")][:2] == ["regressed", "broke"]
 
 
 def test_infra_error_is_not_a_regression(tmp_path):

@@ -109,7 +109,9 @@ def test_markdown_summary_escapes_and_appends(tmp_path, monkeypatch):
 
 
 def test_report_command_with_baseline(tmp_path):
-    now, base = write_run(tmp_path / "now", SEED), write_run(tmp_path / "base", [rec("int8", "tflite", 600)])
+    slower = [680 + i % 7 for i in range(30)]                    # samples: the gate ranks them
+    now = write_run(tmp_path / "now", SEED + [rec("int8", "mnn", 680, samples=slower)])
+    base = write_run(tmp_path / "base", [rec("int8", "mnn", 600, samples=[s - 80 for s in slower])])
     out = tmp_path / "out.html"
     proc = subprocess.run([sys.executable, "-m", "harness", "report", str(now), "--baseline", str(base),
                            "-o", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -188,11 +188,11 @@ def parse_baseline_name(text: str) -> str:
 # --gate: the same option in pytest's edgelab group and in `python -m harness compare`
 GATE_OPTION: dict[str, Any] = dict(
     nargs="?", const="", type=parse_gate, default=None, metavar="RULES",
-    help="fail the run (exit 8) when a cell regressed against --baseline: a change significant "
-         "at alpha (one-sided Mann-Whitney U), at least the rule and at least the floor. Alone: "
-         "[tool.edgelab.gate] rules (default latency=median:5%%, latency_floor_ms=0.05, "
-         "alpha=0.01); or overrides, e.g. --gate \"latency=median:3%%,memory=peak:10%%\" "
-         "(docs/gating.md)")
+    help="fail when a cell regressed against the baseline (pytest: exit 8 after every cell "
+         "ran; compare: exit 1): worse at alpha (one-sided Mann-Whitney U), by at least the "
+         "rule and the floor. Alone: [tool.edgelab.gate] rules (default latency=median:5%%, "
+         "latency_floor_ms=0.05, alpha=0.01, run_cv=0.01); or overrides, e.g. "
+         "--gate \"latency=median:3%%,memory=peak:10%%\" (docs/gating.md)")
 
 
 def export_adb_environment(server: str | None, connect: tuple[str, ...] | None) -> None:

@@ -94,8 +94,11 @@ def judge(metric: str, rule: Rule, floor: float, alpha: float, base: Sample,
         return Verdict("inconclusive", reason=f"{base.n} vs {current.n} {base.kind} can never "
                        f"reach alpha {alpha:g}: measure more (at least 5 repeats each)", **common)
     iterations = base.kind == "iterations"
-    unseen = (run_cv * ref) ** 2 * (1.0 / len(base.runs) + 1.0 / len(current.runs)) if iterations else 0.0
-    test = rank_test(base.runs, current.runs, 1.0 - 2.0 * alpha, serial=iterations, unseen_var=unseen)
+    # one process per run: its level moves by run_cv between processes, which no sample shows
+    unseen = ((run_cv * ref) ** 2 * (1.0 / len(base.runs) + 1.0 / len(current.runs))
+              if iterations else 0.0)
+    test = rank_test(base.runs, current.runs, 1.0 - 2.0 * alpha, serial=iterations,
+                     unseen_var=unseen)
     worse, better = (test.p_greater, test.p_less) if sign > 0 else (test.p_less, test.p_greater)
     shift = test.shift
     result = Verdict("", reason="", shift=shift, ci_low=test.ci_low, ci_high=test.ci_high,
@@ -290,13 +293,14 @@ def _not_compared(base: Cell, cur: Cell) -> tuple[str, str] | None:
     if base.status == "failed" and cur.status == "ok":
         return "fixed", f"failed in the baseline: {base.reason}"
     if base.status != "ok" or cur.status != "ok":
-        side, cell = ("baseline", base) if base.status != "ok" else ("now", cur)
-        return "not compared", f"{cell.status} {'in the ' if side == 'baseline' else ''}{side}: {cell.reason}"
+        where, cell = ("in the baseline", base) if base.status != "ok" else ("now", cur)
+        return "not compared", f"{cell.status} {where}: {cell.reason}"
     if base.throttled or cur.throttled:
         where = " and ".join(s for s, c in (("the baseline", base), ("now", cur)) if c.throttled)
         return "throttled", f"throttled in {where}: the numbers describe a hot device"
     if base.charging is not None and cur.charging is not None and base.charging != cur.charging:
-        now = "charging now, not in the baseline" if cur.charging else "charging in the baseline, not now"
+        now = ("charging now, not in the baseline" if cur.charging
+               else "charging in the baseline, not now")
         return "not compared", f"different conditions: {now}"
     if not base.measured or not cur.measured:
         side = "the baseline" if not base.measured else "now"

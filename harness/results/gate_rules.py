@@ -14,8 +14,8 @@ Settings beside the rules: ``<metric>_floor_<unit>`` (a change smaller than this
 whatever the percentage: 5% of a 0.2 ms model is timer noise), ``alpha`` (significance level
 of the one-sided rank test) and ``run_cv`` (how much a cell's figure moves between processes,
 as a fraction: what per-iteration samples of one process cannot show; measured ~1% for 1-thread
-host runs of PP-OCR cls here, 2.4% face_landmark, 3.7% PP-OCR det, docs/design.md). ``[tool.edgelab.gate.models.NAME]`` overrides any of them for one
-model; ``--gate "latency=median:3%,alpha=0.05"`` overrides them everywhere (the command line
+host runs of PP-OCR cls here, 2.4% face_landmark, 3.7% PP-OCR det, docs/design.md).
+``[tool.edgelab.gate.models.NAME]`` overrides any of them for one model; ``--gate "latency=median:3%,alpha=0.05"`` overrides them everywhere (the command line
 wins over per-model tables too: it is what the person running the gate asked for now).
 """
 from __future__ import annotations
@@ -47,7 +47,8 @@ DEFAULT_RUN_CV = 0.01
 GRAMMAR = ("rules are STAT:N% (percent of the baseline's STAT), STAT:X (in the metric's unit) "
            "or off, with latency = median|mean (ms), memory = peak (MB), energy = per_inference "
            "(mJ), lower is better for all three; settings: latency_floor_ms, memory_floor_mb, "
-           "energy_floor_mj (numbers >= 0), alpha (0 < alpha < 0.5), run_cv (0 <= run_cv < 1); e.g. latency=median:5%, "
+           "energy_floor_mj (numbers >= 0), alpha (0 < alpha < 0.5), run_cv (0 <= run_cv < 1); "
+           "e.g. latency=median:5%, "
            "memory=peak:10%, energy=per_inference:8%, latency_floor_ms=0.05, alpha=0.01")
 _RULE = re.compile(r"\s*([A-Za-z0-9_]*)\s*(:?)\s*(.*?)\s*")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")

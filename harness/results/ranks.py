@@ -10,12 +10,14 @@ sometimes two modes; a t-test's mean and variance are dragged by a few outliers,
   continuity correction.
 - Per-iteration samples of one process are serially correlated (a frequency step or a cache
   state lasts several iterations): their ranks carry fewer independent observations than n.
-  ``serial=True`` estimates each side's lag-1 autocorrelation of ranks (within each run) and
-  inflates var(U) by the AR(1) factor (1 + rho) / (1 - rho): the Hájek projection of U is a
-  difference of two means of placements, and the variance of a mean of an AR(1) series is that
-  factor times the independent one. rho is pooled over both sides (under the null they are one
+  ``serial=True`` estimates the lag-1 autocorrelation of ranks within each run and inflates
+  var(U) by the AR(1) factor (1 + rho) / (1 - rho): the Hájek projection of U is a difference
+  of two means of placements, and the variance of a mean of an AR(1) series is that factor
+  times the independent one. rho is pooled over both sides (under the null they are one
   process), bias-corrected, and clipped to [0, 0.9]: a negative estimate may not make the test
   bolder.
+- ``unseen_var``: a between-process offset the values cannot show (one process per side) is
+  added in shift space (``_allow_unseen``).
 - The Hodges–Lehmann shift is the median of all pairwise differences b_j - a_i; its interval is
   [D_(C), D_(mn+1-C)] with C the rank critical value of the same U distribution (exact or
   normal, inflated alike), so test and interval agree. Big samples are not expanded into m*n

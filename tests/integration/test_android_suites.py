@@ -178,10 +178,11 @@ def test_phone_cells_show_the_hosts_output_check_of_the_same_file(
     assert unchecked and all(c["symbol"] == "?" and "output not checked" in c["text"]
                              for c in unchecked)
 
-    # against itself as the baseline: the drifted host cell is failed, not "unchanged"
+    # against itself as the baseline: the drifted host cell is failed, never judged; the fp32
+    # one is not a change, yet 5 iterations of one process cannot rule out a 5% one either
     again = build_model(run_dir, run_dir)
     verdicts = {(r["device"], r["variant"]): r["verdict"] for r in rows_of(again, "regressions")}
-    assert verdicts[("host", "int8")] == "failed" and verdicts[("host", "fp32")] == "unchanged"
+    assert verdicts[("host", "int8")] == "failed" and verdicts[("host", "fp32")] == "inconclusive"
     with capsys.disabled():
         print(f"\nphone mnn int8: {phone_int8['latency']['mean_ms']} ms (tool mean); "
               f"compat: {phone_cell['text']}")

@@ -115,7 +115,6 @@ class CellRunner:
             return contextlib.nullcontext()
         return self.samplers.cell(case.device.id, device)
 
-
     def _artifact(self, spec: ModelSpec, case: BenchCase, engine, profile) -> Artifact:
         """The cell's artifact; a device that cannot run the engine at all is the more basic
         reason (Core ML on Linux), so it wins over a missing artifact."""

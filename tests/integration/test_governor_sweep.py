@@ -72,6 +72,18 @@ def records_of(report_dir) -> list[dict]:
     return [json.loads(line) for line in found[0].read_text().splitlines() if line.endswith("}")]
 
 
+def uptime_reads(phone) -> list[float]:
+    """When the phone's /proc/uptime was read: the telemetry sampler reads it every sample."""
+    physics, log = phone.state.physics, []
+    original = physics._readers["/proc/uptime"]
+
+    def logged():
+        log.append(time.monotonic())
+        return original()
+    physics._readers["/proc/uptime"] = logged
+    return log
+
+
 def governor_writes(phone) -> list[tuple[str, str]]:
     """Log every cpufreq write the virtual phone's kernel stand-in takes."""
     fs, log = phone.state.fs, []
@@ -142,6 +154,7 @@ def test_each_phone_is_restored_when_its_cells_end_not_at_session_end(
     first, second = virtual_phone("pixel8"), virtual_phone("mate20")
     before = {p.serial: policies(adb_server, p.serial, cpus=(0, 4)) for p in (first, second)}
     writes = {p.serial: governor_writes(p) for p in (first, second)}
+    reads = {p.serial: uptime_reads(p) for p in (first, second)}
     run = suites(lab, tmp_path / "reports", f"--device={first.serial},{second.serial}",
                  "--governor=powersave")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
@@ -153,6 +166,9 @@ def test_each_phone_is_restored_when_its_cells_end_not_at_session_end(
     restored_first = max(t for _, _, t in writes[first.serial])
     applied_second = min(t for _, _, t in writes[second.serial])
     assert restored_first < applied_second
+    # its telemetry sampler stopped with it (run/sampling.py), not at session end
+    assert reads[first.serial] and max(reads[first.serial]) < restored_first + 1.0
+    assert max(reads[second.serial]) > applied_second
     assert {serial: policies(adb_server, serial, cpus=(0, 4)) for serial in before} == before
 
 

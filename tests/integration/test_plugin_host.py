@@ -38,6 +38,13 @@ def test_host_run_records_both_engines(tmp_path, model_files):
             assert r["memory"]["peak_rss_mb"] > r["memory"]["rss_before_load_mb"] > 0
             assert r["device"]["kind"] == "host" and r["device"]["abis"]
             assert "noisy" in r["conditions"] and r["variant"]["sha256"]
+        if r["status"] == "ok" and r["suite"] == "latency":  # sampled around the child's loop
+            power, telemetry = r["power"], r["extra"]["telemetry"]
+            assert power["inferences"] == 5 and "CLOCK_MONOTONIC" in power["timed_window"]
+            # RAPL where this machine exposes it, else the reason (VMs and containers: none)
+            assert power["source"] == "rapl" or power["unavailable"], power
+            assert telemetry["run_window"]["samples"] >= 2 and r["extra"]["trace"]["t_s"]
+            assert r["conditions"]["throttled"] in (True, False, None)
     cross = [r for r in records if r["status"] == "unsupported"]
     assert cross and all(r["reason"].startswith(("no fp32 tflite artifact", "no fp32 onnx artifact"))
                          for r in cross)

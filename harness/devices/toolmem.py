@@ -55,6 +55,7 @@ class ToolMemory:
     pid: int | None           # the tool's pid on the device
     staleness_s: float | None  # how long before the tool was seen gone that reading was taken
     rising: bool = False       # VmHWM still rose between the last two readings: a lower bound
+    alive_at_s: float | None = None  # the phone's uptime at that last reading: the tool still ran
 
     @property
     def peak_mb(self) -> float | None:
@@ -117,7 +118,8 @@ def split_marker(result: ExecResult) -> tuple[ExecResult, ToolMemory | None]:
     kb, prev, pid, read_at, ended = found.groups()
     stale = round(float(ended) - float(read_at), 3) if read_at and ended else None
     rising = bool(kb and prev and int(kb) > int(prev))
-    memory = ToolMemory(int(kb) if kb else None, int(pid) if pid else None, stale, rising)
+    memory = ToolMemory(int(kb) if kb else None, int(pid) if pid else None, stale, rising,
+                        float(read_at) if read_at else None)
     return ExecResult(result.rc, stdout, result.stderr, result.duration_s), memory
 
 

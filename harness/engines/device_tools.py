@@ -53,6 +53,8 @@ def run_with_tool(device, engine, artifact: Artifact, spec: ModelSpec,
     # when the tool ran, on the host sampler's clock: run/sampling.py marks its timed window
     extra["tool_run_monotonic_s"] = [started, time.monotonic()]
     result, watched = toolmem.split_marker(result)  # the device's VmHWM reading of the tool
+    if watched is not None and watched.alive_at_s is not None:  # the phone's clock: sampling.py
+        extra["tool_alive_uptime_s"] = watched.alive_at_s
     output = result.stdout + ("\n" + result.stderr if result.stderr else "")
     if result.rc != 0:
         raise _failure(device, tool, output, result.rc)

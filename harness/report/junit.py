@@ -26,7 +26,7 @@ SUMMARIES = {
     "latency": ("n", "median_ms", "mean_ms", "min_ms", "max_ms", "p90_ms", "p99_ms", "std_ms",
                 "ci95_low_ms", "ci95_high_ms", "cv", "load_ms", "first_ms"),
     "memory": ("peak_rss_mb", "model_rss_mb"),
-    "power": None,      # every scalar key: the power schema arrives with the DVFS issue
+    "power": None,      # every scalar key of telemetry/summary.py's power (run/sampling.py)
     "fidelity": None,
 }
 

@@ -206,7 +206,8 @@ def _telemetry(sampled, raw: RawRun, held: dict[str, Any] | None,
     ``conditions`` (temperatures, throttled, telemetry_lost); the engine's clock marks are
     only for the sampler and stay out of the record."""
     extra = {k: v for k, v in raw.extra.items() if k not in ("timed_monotonic_s",
-                                                              "tool_run_monotonic_s")}
+                                                              "tool_run_monotonic_s",
+                                                              "tool_alive_uptime_s")}
     if sampled is None:
         return {"power": None, "extra": extra}
     fields = sampled.record_fields(raw, held)

@@ -17,11 +17,14 @@ around the engine run:
      ``time.monotonic()`` (CLOCK_MONOTONIC, system-wide: the host sampler's clock), so the timed
      window is that loop exactly; N = the invokes it timed;
    - phone: the official tools run load, warm-up and the timed iterations in one process and
-     print a summary, so the window is marked from that summary: the last n x mean before the
-     tool returned (the tools print right after their timed loop and exit), with n and mean as
-     the tool printed them; N = n. Load and warm-up stay outside; the window ends late by the adb
-     round trip of the tool's return (a few ms). Counting warm-up + iterations over the whole
-     process instead would charge the model load to the inferences.
+     print a summary, so the window is marked from that summary: the last n x mean of the tool's
+     life (the tools print right after their timed loop and exit), with n and mean as the tool
+     printed them; N = n. Its end is the phone's own clock: the uptime at which the watcher that
+     reads the tool's VmHWM (devices/toolmem.py) last saw it alive, within 0.2 s of its exit;
+     without that reading, when the tool returned to the host (later by the watcher's last poll
+     and the adb round trip, so the phone's idle tail would count as loop). Load and warm-up
+     stay outside. Counting warm-up + iterations over the whole process instead would charge
+     the model load to the inferences.
 
 Compat cells (3 iterations, "does it run at all") are not sampled. Nothing here raises into the
 measurement: a sampler that cannot start, dies, or a summary that fails leaves the record ok with
@@ -41,9 +44,13 @@ from ..telemetry.throttle import detect_throttle
 PHONE_KINDS = ("android", "virtual-android")
 HOST_WINDOW = ("the child's timed invoke loop, marked by the child on CLOCK_MONOTONIC (the host "
                "sampler's clock); N = the invokes it timed")
-PHONE_WINDOW = ("the last n x mean of the tool's run, ending when the tool returned (the tools "
-                "print their summary right after the timed loop): n and mean as the tool printed "
-                "them, so load and warm-up are outside; N = n")
+PHONE_WINDOW = ("the last n x mean of the tool's run, ending when the phone last saw the tool "
+                "alive (its uptime at the VmHWM watcher's last reading, within 0.2 s of the "
+                "exit; the tools print their summary right after the timed loop): n and mean "
+                "as the tool printed them, so load and warm-up are outside; N = n")
+PHONE_WINDOW_HOST = ("the last n x mean of the tool's run, ending when the tool returned to the "
+                     "host (no reading of the phone's clock at its end): n and mean as the tool "
+                     "printed them, so load and warm-up are outside; N = n")
 PINNED = {"performance": 1, "powersave": 0}  # governor -> which end of [min, max] it holds
 
 
@@ -144,6 +151,10 @@ class CellSampling:
         timed, inferences, how = timed_window(log, self.run, raw, self.kind)
         marks = raw.extra.get("tool_run_monotonic_s")
         traced = log.span("run", *marks) if _pair(marks) else self.run
+        lag = None
+        if self.kind in PHONE_KINDS:
+            started, ended, anchored = tool_life(log, self.run, raw)
+            lag = round(marks[1] - ended, 3) if anchored and _pair(marks) else None
         levels = set_levels_khz(held)
         summary = summarize(timed, self.idle, inferences, levels,
                             unavailable=self._unavailable(), trace_window=traced)
@@ -172,7 +183,8 @@ class CellSampling:
                                 round(timed.device_end_s - zero, 3)]
         extra = {"trace": trace, "telemetry": {
             "timed_window": summary["window"], "idle_window": summary["idle_window"],
-            "run_window": traced.summary(), "notes": list(self._notes())}}
+            "run_window": traced.summary(), "notes": list(self._notes()),
+            **({"tool_return_lag_s": lag} if lag is not None else {})}}
         return {"power": power, "conditions": conditions, "extra": extra}
 
     def _notes(self) -> tuple[str, ...]:
@@ -197,12 +209,23 @@ def timed_window(log, run: Window, raw, kind: str) -> tuple[Window, int | None, 
                                            "load and warm-up included); N = the invokes timed")
     stats = raw.extra.get("tool_stats") or {}
     n, mean_ms = stats.get("n"), stats.get("mean_ms")
-    marks = raw.extra.get("tool_run_monotonic_s")
-    started, returned = marks if _pair(marks) else (run.host_start_s, run.host_end_s)
+    started, ended, anchored = tool_life(log, run, raw)
     if not n or not mean_ms:
         return run, None, "the whole tool run (the tool printed no count and mean)"
     loop_s = int(n) * float(mean_ms) / 1000.0
-    return log.span("timed", max(started, returned - loop_s), returned), int(n), PHONE_WINDOW
+    return (log.span("timed", max(started, ended - loop_s), ended), int(n),
+            PHONE_WINDOW if anchored else PHONE_WINDOW_HOST)
+
+
+def tool_life(log, run: Window, raw) -> tuple[float, float, bool]:
+    """(start, end, whether the end is the phone's own clock) of a phone tool, host clock."""
+    marks = raw.extra.get("tool_run_monotonic_s")
+    started, returned = marks if _pair(marks) else (run.host_start_s, run.host_end_s)
+    alive = raw.extra.get("tool_alive_uptime_s")
+    seen = log.to_host(alive) if isinstance(alive, (int, float)) else None
+    if seen is None or not started < seen <= returned + 0.05:  # a clock that does not map
+        return started, returned, False
+    return started, min(seen, returned), True
 
 
 def set_levels_khz(held: dict[str, Any]) -> dict[str, int]:

@@ -102,6 +102,10 @@ class SampleLog:
         with self._cond:
             return list(self._samples)
 
+    def to_host(self, device_s: float) -> float | None:
+        with self._cond:
+            return None if self._offset_s is None else device_s + self._offset_s
+
     def to_device(self, host_s: float) -> float | None:
         with self._cond:
             return None if self._offset_s is None else host_s - self._offset_s

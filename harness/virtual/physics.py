@@ -38,6 +38,7 @@ class ToolProcess:
     started: float           # time.monotonic()
     ppid: int | None = None  # the virtual shell process that started it (a job's pid, jobs.py)
     speeds: list = field(default_factory=list)  # [(time.monotonic(), slowdown)], see toolspeed.py
+    last_status: str = ""    # its /proc status when last read (served after the host process ends)
 
 
 class Physics:
@@ -120,6 +121,15 @@ class Physics:
         try:  # the real status of the host process that runs the engine, under the tool's name
             text = Path(f"/proc/{tool.pid}/status").read_text()
         except OSError:
+            text = ""
+        if "VmHWM:" in text:
+            tool.last_status = text
+        elif tool.last_status:
+            # the host process is done (gone, or a zombie without Vm* lines), but a slower
+            # phone's tool still runs while toolspeed.py waits out the simulated slowdown: it
+            # stays visible, as it would, with its last status
+            text = tool.last_status
+        if not text:
             return b""
         text = re.sub(r"^PPid:\t.*$", f"PPid:\t{tool.ppid or SHELL_PID}", text, count=1, flags=re.M)
         return re.sub(r"^Name:\t.*$", f"Name:\t{tool.name[:_COMM_LEN]}", text, count=1,

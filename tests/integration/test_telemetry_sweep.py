@@ -82,7 +82,10 @@ def test_sweep_records_power_temperature_and_throttling_per_governor_and_reports
         assert power["avg_power_mw"] > power["idle_power_mw"] > 0
         assert power["energy_per_inference_mj"] > 0 and power["inferences"] == 400
         assert power["battery_convention"]["sign"] == "charge-positive"  # pixel8's simulated one
-        assert "the last n x mean of the tool's run" in power["method"]
+        assert "the last n x mean of the tool's run, ending when the phone last saw the tool " \
+               "alive" in power["method"]  # the phone's clock, not the host's late return
+        assert 0 <= r["extra"]["telemetry"]["tool_return_lag_s"] < 1.0, (
+            variant, governor, r["extra"]["telemetry"], r["memory"], r["latency"])
         assert r["extra"]["telemetry"]["timed_window"]["rate_hz"] >= 12
         assert r["extra"]["trace"]["t_s"] and len(r["extra"]["trace"]["timed_s"]) == 2
     # pinned clocks: powersave draws less power than performance for the same work
@@ -131,7 +134,8 @@ def test_sweep_records_power_temperature_and_throttling_per_governor_and_reports
                   f"{p['energy_per_inference_mj']:.3f} mJ/inf"
                   + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
                   + f"  {c['temp_start_c']:.1f}->{c['temp_end_c']:.1f} degC (max {c['temp_c']:.1f})"
-                  f"  throttled={c['throttled']}")
+                  f"  throttled={c['throttled']}"
+                  f"  return lag {r['extra']['telemetry']['tool_return_lag_s']:.3f} s")
         for row in claims.values():
             print(f"  {row['claim']}")
 

@@ -13,8 +13,8 @@ import pytest
 
 from harness.devices.base import DeviceInfo
 from harness.engines.base import RawRun
-from harness.run.sampling import (HOST_WINDOW, PHONE_WINDOW, CellSampling, DeviceSamplers,
-                                  set_levels_khz)
+from harness.run.sampling import (HOST_WINDOW, PHONE_WINDOW, PHONE_WINDOW_HOST, CellSampling,
+                                  DeviceSamplers, set_levels_khz)
 from harness.telemetry.host import HostSampler
 from harness.telemetry.sample import Sample, SampleLog
 
@@ -96,13 +96,45 @@ def test_phone_timed_window_is_the_tools_loop_from_its_printed_count_and_mean():
     # (6 W - 2 W) x 2 s / 200 = 40 mJ: load and warm-up (4 W) are not charged to the inferences
     assert power["energy_per_inference_mj"] == pytest.approx(40, rel=0.05)
     assert power["battery_convention"]["sign"] == "charge-positive"
-    assert power["method"].startswith(f"timed window: {PHONE_WINDOW}")
+    assert power["method"].startswith(f"timed window: {PHONE_WINDOW_HOST}")
     conditions = fields["conditions"]
     assert conditions["throttled"] is True  # the pinned level is the reference, not the start
     assert conditions["throttle"]["changes"] == [
         "policy4 fell from 2367 to 1826 MHz at +1.0 s (set level)"]
     assert conditions["throttle"]["set_levels_khz"] == {"policy4": 2367000}
     assert fields["extra"]["trace"]["timed_s"] == pytest.approx([2.0, 4.0], abs=0.06)
+
+
+def _tail_log() -> SampleLog:
+    """A tool at 1.5 A and 2367 MHz until t = 107, then the phone idle (0.5 A, 1197 MHz)."""
+    log = SampleLog("android:R5CT01", settle_s=0.01)
+    for i in range(201):
+        t = 100 + i / 20
+        running = 103 <= t < 107
+        log.add(Sample(t_s=t, host_s=t + 0.004, freq_khz={"policy4": 2_367_000 if running else 1_197_000},
+                       battery={"current_raw": -(1.5 if running else 0.5) * 1e6,
+                                "voltage_raw": 4_000_000, "status": "Discharging"}))
+    return log
+
+
+def test_phone_window_ends_when_the_phone_last_saw_the_tool_alive_not_at_the_hosts_return():
+    # the tool exits at 107; the watcher's last poll and adb bring the return to 107.45
+    raw = _raw(1, tool_stats={"n": 200, "mean_ms": 10.0}, tool_run_monotonic_s=[103.0, 107.45],
+               tool_alive_uptime_s=106.95)
+    log = _tail_log()
+    fields = _sampling("android", log, run=(102.9, 107.5)).record_fields(raw, {"governor": "schedutil"})
+    power = fields["power"]
+    assert power["method"].startswith(f"timed window: {PHONE_WINDOW}")
+    # (6 W - 2 W) x 2 s / 200 = 40 mJ: the idle tail after the exit is not in the loop
+    assert power["energy_per_inference_mj"] == pytest.approx(40, rel=0.03)
+    assert fields["conditions"]["throttled"] is False
+    assert fields["extra"]["telemetry"]["tool_return_lag_s"] == pytest.approx(0.5, abs=0.01)
+    # anchored at the host's return instead, the tail would pass for a throttled, cheaper loop
+    late = _raw(1, tool_stats={"n": 200, "mean_ms": 10.0}, tool_run_monotonic_s=[103.0, 107.45])
+    fields = _sampling("android", _tail_log(), run=(102.9, 107.5)).record_fields(
+        late, {"governor": "schedutil"})
+    assert fields["conditions"]["throttled"] is True
+    assert fields["power"]["energy_per_inference_mj"] < 36
 
 
 def test_a_loop_shorter_than_two_readings_has_no_power_but_temperatures_of_the_run():

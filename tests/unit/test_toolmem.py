@@ -80,6 +80,7 @@ def test_split_marker_restores_the_output_exactly():
         clean, memory = split_marker(ExecResult(0, line, "", 0.0))
         assert clean.stdout == text
         assert (memory.peak_mb, memory.pid, memory.staleness_s, memory.rising) == (2.0, 77, 0.05, True)
+        assert memory.alive_at_s == 10.0  # the phone's clock: run/sampling.py ends the loop there
         assert "lower bound" in describe(memory, "t")["source_note"]
     plain = ExecResult(0, "no watcher here\n", "", 0.0)
     assert split_marker(plain) == (plain, None)

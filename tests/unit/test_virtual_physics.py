@@ -5,6 +5,7 @@ import dataclasses
 import math
 import os
 import threading
+import time
 
 import pytest
 
@@ -145,6 +146,29 @@ def test_tools_show_in_ps_pidof_and_proc_status(phone):
         assert lines[3].startswith("VmHWM:") and str(os.getpid()) in lines[4:]
         state.physics.end_tool(tool)
         assert not state.fs.exists(f"/proc/{os.getpid()}")
+    finally:
+        state.fs.close()
+
+
+def test_a_tool_slowed_down_stays_visible_after_its_host_process_ended():
+    """A slower phone's tool runs longer than the host process behind it (toolspeed.py waits out
+    the difference): its /proc status stays, as the VmHWM watcher and the sampler's window expect."""
+    import subprocess
+
+    state = DeviceState(load_profile("pixel8"), Faults(), "SERIAL", lambda: None)
+    try:
+        child = subprocess.Popen(["sleep", "30"])
+        tool = state.physics.start_tool(child.pid, "benchmark_model", 1)
+        path = f"/proc/{child.pid}/status"
+        alive = state.physics.read(path)
+        assert b"VmHWM:" in alive
+        child.kill()
+        time.sleep(0.1)  # a zombie now: its status has no Vm* lines
+        assert state.physics.read(path) == alive
+        child.wait()
+        assert state.physics.read(path) == alive  # the host process is gone, the tool is not
+        state.physics.end_tool(tool)
+        assert state.physics.read(path) is None and not state.fs.exists(path)
     finally:
         state.fs.close()
 

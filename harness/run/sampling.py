@@ -4,8 +4,8 @@ For each latency cell the runner (measure.py) opens ``DeviceSamplers.cell(device
 around the engine run:
 
 1. the device's sampler, started at its first cell and kept open across its cells (a phone's
-   probe, script push and stream cost ~6 adb calls; a host's is a thread), restarted only when its
-   stream died, and stopped by ``stop(device_id)`` when the device's cells end and at session end
+   probe, script push and stream cost ~6 adb calls; a host's is a thread), restarted when its
+   stream died or its loop nears its time bound (``max_duration_s``, 1 h), and stopped by ``stop(device_id)`` when the device's cells end and at session end
    (``pytest_sessionfinish``, which also runs after Ctrl-C and SIGTERM: run/signals.py);
 2. an idle window of ``idle_window_s`` (``[tool.edgelab] idle_window_s``,
    ``--edgelab-idle-window``; default 1 s per cell, 0 disables) just before the engine runs, taken
@@ -52,15 +52,21 @@ PHONE_WINDOW_HOST = ("the last n x mean of the tool's run, ending when the tool 
                      "host (no reading of the phone's clock at its end): n and mean as the tool "
                      "printed them, so load and warm-up are outside; N = n")
 PINNED = {"performance": 1, "powersave": 0}  # governor -> which end of [min, max] it holds
+# a phone's loop ends by itself after max_duration_s (toybox timeout, in case the host vanishes):
+# a sampler that old is renewed between cells rather than dying inside one
+RENEW_BEFORE_S = 600.0
 
 
 class DeviceSamplers:
     """One sampler per device for the session (per xdist worker: a device's cells share one)."""
 
-    def __init__(self, idle_window_s: float = 1.0, host_sampler=HostSampler):
+    def __init__(self, idle_window_s: float = 1.0, host_sampler=HostSampler,
+                 phone_sampler=StreamingSampler):
         self.idle_window_s = idle_window_s
-        self.host_sampler = host_sampler  # a factory: tests hand in one on a fake sysfs tree
+        # factories: tests hand in samplers on a fake sysfs tree or a fake stream
+        self.host_sampler, self.phone_sampler = host_sampler, phone_sampler
         self._samplers: dict[str, Any] = {}
+        self._started: dict[str, float] = {}
         self._plans: dict[str, Any] = {}  # a phone's SamplerPlan: probed once per run
 
     @contextlib.contextmanager
@@ -72,7 +78,9 @@ class DeviceSamplers:
         except Exception as exc:  # whatever it was, telemetry is lost, not the measurement
             sampler, sampling.lost = None, f"sampler did not start: {type(exc).__name__}: {exc}"
         if sampler is None:
-            sampling.lost = sampling.lost or f"no sampler for a {device.info.kind} device"
+            sampling.lost = sampling.lost or (
+                "not sampled: the device stopped answering earlier in this run"
+                if device.info.kind in PHONE_KINDS else f"no sampler for a {device.info.kind} device")
             yield sampling
             return
         sampler.log.forget_before(time.monotonic() - 1.0)  # earlier cells' samples
@@ -92,19 +100,22 @@ class DeviceSamplers:
 
     def _sampler(self, device_id: str, device):
         sampler = self._samplers.get(device_id)
-        if sampler is not None and sampler.lost is None:
+        bound = getattr(sampler, "max_duration_s", None)
+        old = bound is not None and time.monotonic() - self._started[device_id] > bound - RENEW_BEFORE_S
+        if sampler is not None and sampler.lost is None and not old:
             return sampler
-        if sampler is not None:  # its stream died (or the phone's 1-hour bound ended it): anew
+        if sampler is not None:  # its stream died, or its loop is near its time bound: anew
             self.stop(device_id)
         if device.info.kind == "host":
             sampler = self.host_sampler().start()
         elif device.info.kind in PHONE_KINDS and not _hung(device):
-            sampler = StreamingSampler(device.transport, plan=self._plans.get(device_id)).start()
+            sampler = self.phone_sampler(device.transport, plan=self._plans.get(device_id)).start()
             if sampler.plan is not None:
                 self._plans[device_id] = sampler.plan
         else:
             return None
         self._samplers[device_id] = sampler
+        self._started[device_id] = time.monotonic()
         return sampler
 
 

@@ -226,6 +226,52 @@ def test_one_sampler_per_device_across_its_cells_restarted_only_when_lost(tmp_pa
     assert third.sampler.stopped and not third.sampler._thread.is_alive()
 
 
+class _Stream:
+    """A phone sampler that never touches adb: a log, a plan with a battery, a time bound."""
+    started: list = []
+
+    def __init__(self, transport, plan=None):
+        from harness.telemetry.script import SamplerPlan
+
+        self.plan = plan or SamplerPlan(battery_files=("current_now", "voltage_now"))
+        self.log, self.lost, self.max_duration_s = SampleLog("android:X", 0.01), None, 600.3
+        self.stopped = False
+
+    def start(self):
+        _Stream.started.append(self)
+        return self
+
+    def stop(self):
+        self.stopped = True
+
+    def window(self, name):
+        return self.log.window(name)
+
+
+def test_a_phone_sampler_near_its_time_bound_is_renewed_between_cells():
+    _Stream.started = []
+    samplers = DeviceSamplers(idle_window_s=0.01, phone_sampler=_Stream)
+    phone = SimpleNamespace(info=DeviceInfo(id="P", kind="android", serial="P"),
+                            transport=SimpleNamespace(guard=SimpleNamespace(hang=None)))
+    with samplers.cell("P", phone) as first:
+        pass
+    assert first.idle is not None  # a battery to subtract: the idle window is taken
+    with samplers.cell("P", phone):
+        pass
+    assert len(_Stream.started) == 1
+    time.sleep(0.35)  # now within RENEW_BEFORE_S (600 s) of its 600.3 s bound
+    with samplers.cell("P", phone) as later:
+        pass
+    assert len(_Stream.started) == 2 and first.sampler.stopped
+    assert later.sampler.plan is first.sampler.plan  # the probe is not repeated
+    phone.transport.guard.hang = "hung at 12:00"
+    samplers.stop()
+    with samplers.cell("P", phone) as hung:
+        pass
+    assert hung.lost == "not sampled: the device stopped answering earlier in this run"
+    assert len(_Stream.started) == 2
+
+
 def test_idle_window_just_before_the_run_where_power_is_read(tmp_path):
     from test_telemetry_windows import _powercap
 

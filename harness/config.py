@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     # before each latency cell, the device at rest: its power is subtracted from the run's
     # (energy per inference); taken only where power is read (phones, hosts with RAPL)
     "idle_window_s": 1.0,
+    "power_window_s": 1.0,
     "report_dir": "reports",
     "manifest": "models/manifest.toml",
     # a run is flagged noisy (not silently trusted) past any of these
@@ -301,6 +302,8 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "cooldown_status_max": (parse_thermal_status, "a thermal status 0..6 (0 NONE)"),
     "cooldown_timeout_s": (parse_seconds, "a number of seconds >= 0 (0: read once, never wait)"),
     "idle_window_s": (parse_seconds, "a number of seconds >= 0 (0: no idle window)"),
+    "power_window_s": (parse_seconds, "a number of seconds >= 0 (0: never raise a phone's "
+                                      "iterations for power)"),
     "report_dir": (_path_text, "a directory path (string)"),
     "manifest": (_path_text, "a file path (string)"),
     "noise_other_cpu_pct": (parse_non_negative_float, "a number >= 0 (percent of a core)"),
@@ -408,6 +411,7 @@ class RunConfig:
     threads: int = DEFAULTS["threads"]
     timeout_s: float = DEFAULTS["timeout_s"]
     idle_window_s: float = DEFAULTS["idle_window_s"]
+    power_window_s: float = DEFAULTS["power_window_s"]
     report_dir: Path = Path("reports")
     manifest: Path = Path("models/manifest.toml")
     cache_dir: Path | None = None
@@ -460,6 +464,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         threads=pick("edgelab_threads", "threads"),
         timeout_s=pick("edgelab_timeout", "timeout_s"),
         idle_window_s=pick("edgelab_idle_window", "idle_window_s"),
+        power_window_s=lab["power_window_s"],
         report_dir=under_root(pick("edgelab_report_dir", "report_dir")),
         manifest=under_root(pick("edgelab_manifest", "manifest")),
         cache_dir=Path(cache) if cache else None,

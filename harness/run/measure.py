@@ -19,6 +19,7 @@ from ..errors import InfraError, MeasurementError, Unsupported
 from .fidelity_check import FidelityChecker
 from .governors import GovernorHolder, reason_of
 from .cooldown import CooldownGate
+from .power_window import PowerWindow
 from .sampling import DeviceSamplers
 from ..models.manifest import ModelSpec
 from ..results.schema import Measurement
@@ -47,6 +48,7 @@ class CellRunner:
         self.governors = GovernorHolder()  # one applied governor per device, see governors.py
         self.cooldown = CooldownGate(getattr(config, "cooldown", None) or {}, config.timeout_s)
         self.samplers = DeviceSamplers(config.idle_window_s)  # one per device, see sampling.py
+        self.power_window = PowerWindow(config.power_window_s)  # phone loops long enough
         self.fidelity = FidelityChecker(config.fidelity, model_paths, self.settings)
 
     def settings(self, **overrides: Any) -> RunSettings:
@@ -85,8 +87,13 @@ class CellRunner:
             held = self.governors.hold(case.device.id, device, case.governor)
             cooled = self.cooldown.wait(case.device.id, device) if suite != "compat" else {}
             before = device.sample()
+            raised = None
+            if suite != "compat" and device.info.kind != "host":
+                settings, raised = self.power_window.settings_for(_cell_key(case), settings)
             with self._sampling(case, device, suite) as sampled:
                 raw = self._execute(device, engine, artifact, spec, settings)
+            if raised:
+                raw.extra["iterations_raised"] = raised
             after = device.sample()
         except Unsupported as exc:
             return self._emit(case, suite, test_id, ident, "unsupported", reason_of(exc))
@@ -167,6 +174,7 @@ class CellRunner:
                   "model_rss_mb": (raw.peak_rss_mb - raw.rss_before_load_mb)
                   if raw.peak_rss_mb is not None and raw.rss_before_load_mb is not None else None,
                   **raw.memory}  # where peak_rss_mb comes from (device_tools.py: VmHWM or the tool)
+        self.power_window.remember(_cell_key(case), latency.get("mean_ms"))
         drifted = bool(fidelity and fidelity.get("ok") is False)
         telemetry = _telemetry(sampled, raw, held, conditions)  # also fills conditions
         record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,
@@ -242,6 +250,10 @@ def _governor_conditions(case: BenchCase, held: dict[str, Any]) -> dict[str, Any
         if held.get(key) is not None:
             out[key] = held[key]
     return out
+
+
+def _cell_key(case: BenchCase) -> tuple[str, str, str, str, str]:
+    return (case.device.id, case.model, case.variant, case.engine, case.governor)
 
 
 def _device_ident(case: BenchCase) -> dict[str, Any]:

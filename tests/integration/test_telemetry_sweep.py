@@ -170,3 +170,21 @@ def test_a_long_run_on_a_phone_that_heats_fast_throttles_and_says_what_changed(
         print(f"\nlong run (virtual pixel8, fast-heating simulation constants): "
               f"{record['latency']['n']} iterations, {conditions['temp_start_c']:.1f} -> "
               f"{conditions['temp_end_c']:.1f} degC, throttled: {'; '.join(changes)}")
+
+
+def test_default_iterations_of_a_fast_model_still_give_power_on_a_phone(
+        virtual_phone, lab, tmp_path):  # noqa: F811
+    """50 iterations of a ~1 ms model last 50 ms: about one sampler reading. The latency cell runs
+    enough iterations for power_window_s (from the compat probe's mean) and says so."""
+    phone = virtual_phone("pixel8")
+    run = _suites(lab, tmp_path / "reports", f"--device={phone.serial}", "--model=ppocr_cls",
+                  "--engine=onnxruntime", "--variant=fp32", "--edgelab-idle-window", "0.5")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    (latency,) = [r for r in records_of(tmp_path / "reports") if r["suite"] == "latency"]
+    raised = latency["extra"]["iterations_raised"]
+    assert raised["from"] == 50 and raised["to"] > 50, raised
+    assert latency["latency"]["n"] == raised["to"]  # the tool ran what was asked
+    power = latency["power"]
+    assert power.get("energy_per_inference_mj") is not None, power
+    window = latency["extra"]["telemetry"]["timed_window"]
+    assert window["duration_s"] >= 0.5 and window["samples"] >= 5, window

@@ -217,13 +217,18 @@ def claim_lines(table: dict[str, Any] | None, limit: int = 40) -> list[str]:
     return lines
 
 
-_SKIP_COLUMNS = {"governor", "abi", "peak_rss_mb", "mem_change", "ref_central_ms"}
+_SKIP_COLUMNS = {"peak_rss_mb", "mem_change", "ref_central_ms"}
+_SKIP_WHEN_ALIKE = {"governor", "abi"}  # shown only when they tell rows apart (a governor sweep)
 
 
 def text_table(table: dict[str, Any], limit: int = 60) -> list[str]:
     """A report table (column specs + rows) as fixed-width text, the key columns only."""
+    def alike(i: int) -> bool:
+        return len({row[i] for row in table["rows"]}) <= 1
+
     keep = [i for i, c in enumerate(table["columns"])
-            if c["key"] not in _SKIP_COLUMNS and c["type"] not in ("box", "flags") and not c["detail"]]
+            if c["key"] not in _SKIP_COLUMNS and c["type"] not in ("box", "flags")
+            and not c["detail"] and not (c["key"] in _SKIP_WHEN_ALIKE and alike(i))]
     header = [table["columns"][i]["label"] for i in keep]
     rows = [[_cell(table["columns"][i], row[i]) for i in keep] for row in table["rows"][:limit]]
     lines = format_table(header + [""], [r + [""] for r in rows])
@@ -238,8 +243,8 @@ def _cell(column: dict[str, Any], value: Any) -> str:
     kind, digits = column["type"], column.get("digits", 2)
     if kind == "ratio":
         return f"{value:.{digits}f}x"
-    if kind == "pct":
-        return f"{value:+.{digits}f}%"
+    if kind == "pct":  # a fraction, as the HTML page shows it (report.js: value * 100)
+        return f"{value * 100:+.{digits}f}%"
     if kind in ("num", "mb"):
         return f"{value:.{digits}f}"
     return str(value)

@@ -61,3 +61,31 @@ def test_a_hung_device_is_one_line_not_a_row_per_cell():
     # two infra errors stay rows: a blip on one cell is worth seeing in place
     few = records[:3]
     assert sum(line.startswith("127.0.0.1:5555") for line in summary_lines(few)) == 2
+
+
+def test_seed_tables_show_the_governor_in_a_sweep_and_percentages_as_percentages(tmp_path):
+    def swept(variant, governor, median, energy_mj):
+        r = rec(variant, "onnxruntime", median=median).to_dict()
+        r["test_id"] += f"-{governor}"
+        r["conditions"] = {"governor": governor, "governor_requested": governor}
+        r["power"] = {"energy_per_inference_mj": energy_mj, "avg_power_mw": 1000.0}
+        return Measurement.from_dict(r)
+
+    records = [swept("fp32", "performance", 2.0, 2.0), swept("int8", "performance", 1.0, 3.58),
+               swept("fp32", "powersave", 8.0, 0.5), swept("int8", "powersave", 4.0, 0.6)]
+    store = RunStore(tmp_path / "run").create()
+    for r in records:
+        store.append(r)
+    lines = summary_lines(records, build_model(store.run_dir))
+    start = lines.index("Variants vs fp32")
+    header = lines[start + 1]
+    assert "governor" in header  # two governors: rows would look like duplicates without it
+    int8_perf = next(line for line in lines[start:] if "int8" in line and "performance" in line)
+    assert "+79.0%" in int8_perf  # 3.58 / 2.0 - 1, not "+0.8%"
+    # one governor only: the column says nothing and stays out
+    single = [r for r in records if r.conditions["governor"] == "performance"]
+    other = RunStore(tmp_path / "single").create()
+    for r in single:
+        other.append(r)
+    lines = summary_lines(single, build_model(other.run_dir))
+    assert "governor" not in lines[lines.index("Variants vs fp32") + 1]

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "parse": "harness.commands.parse",
     "report": "harness.commands.report",
     "compare": "harness.commands.compare",
+    "history": "harness.commands.history",
     "virtual-device": "harness.commands.virtual_device",
     "tools": "harness.commands.tools",
 }

@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "idle_window_s": 1.0,
     "power_window_s": 1.0,
     "report_dir": "reports",
+    # run history (SQLite, docs/gating.md "Nightly history"): "" = <report_dir>/history.sqlite,
+    # "off" = none
+    "history": "",
     "manifest": "models/manifest.toml",
     # a run is flagged noisy (not silently trusted) past any of these
     "noise_other_cpu_pct": 25.0,
@@ -305,13 +308,15 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "power_window_s": (parse_seconds, "a number of seconds >= 0 (0: never raise a phone's "
                                       "iterations for power)"),
     "report_dir": (_path_text, "a directory path (string)"),
+    "history": (lambda text: parse_history(text, empty_ok=True),
+                "a file path (string), \"\" for <report_dir>/history.sqlite, or off"),
     "manifest": (_path_text, "a file path (string)"),
     "noise_other_cpu_pct": (parse_non_negative_float, "a number >= 0 (percent of a core)"),
     "noise_tail_ratio": (parse_non_negative_float, "a number >= 0 (p90 / median)"),
     "noise_cv": (parse_non_negative_float, "a number >= 0 (std / mean)"),
 }
 _LIST_KEYS = {"models", "variants", "engines", "devices", "governors"}
-_TEXT_KEYS = {"report_dir", "manifest"}
+_TEXT_KEYS = {"report_dir", "manifest", "history"}
 
 
 def check_lab_table(table: dict[str, Any], source: str = "pyproject.toml") -> dict[str, Any]:
@@ -419,6 +424,7 @@ class RunConfig:
     gate: Any = None             # results.gate_rules.GateRules: the regressions' rules
     gate_enforced: bool = False  # --gate: a regressed cell fails the run (exit 8)
     save_baseline: str | None = None  # --save-baseline NAME
+    history: Path | None = None  # run-history database; None: off (results/history.py)
     run_id: str = ""
     noise: dict[str, float] = field(default_factory=dict)
     fidelity: Any = None  # fidelity.Thresholds from [tool.edgelab.fidelity]
@@ -434,6 +440,25 @@ class RunConfig:
         return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple)
                     else v.as_dict() if hasattr(v, "as_dict") else v)
                 for k, v in self.__dict__.items()}
+
+
+def parse_history(text: str, empty_ok: bool = False) -> str:
+    """--edgelab-history PATH|off (and [tool.edgelab] history, where "" means the default)."""
+    if not isinstance(text, str):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a path or off")
+    if not text.strip():
+        if empty_ok:
+            return ""
+        raise argparse.ArgumentTypeError("empty path (use off for no history)")
+    return "off" if text.strip().lower() == "off" else text
+
+
+def _history_path(given: str | None, lab: dict[str, Any], report_dir: Path,
+                  under_root) -> Path | None:
+    value = lab.get("history", "") if given is None else given
+    if value == "off":
+        return None
+    return under_root(value) if value else report_dir / "history.sqlite"
 
 
 def build_config(option, rootdir: Path) -> RunConfig:
@@ -469,6 +494,8 @@ def build_config(option, rootdir: Path) -> RunConfig:
         manifest=under_root(pick("edgelab_manifest", "manifest")),
         cache_dir=Path(cache) if cache else None,
         **_gate_fields(option, lab, under_root(pick("edgelab_report_dir", "report_dir"))),
+        history=_history_path(getattr(option, "edgelab_history", None), lab,
+                              under_root(pick("edgelab_report_dir", "report_dir")), under_root),
         noise={k: float(lab[k]) for k in ("noise_other_cpu_pct", "noise_tail_ratio", "noise_cv")},
         fidelity=Thresholds.from_table(lab.get("fidelity")),  # checked by check_lab_table
         input_shapes=merge_input_shapes(getattr(option, "edgelab_input_shape", None)),

@@ -68,6 +68,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "directory (reports/<run-id>): verdicts per cell in the terminal and the report; "
              "with --gate a regression fails the run")
     add("--gate", dest="edgelab_gate", **cfg.GATE_OPTION)
+    add("--edgelab-history", dest="edgelab_history", type=cfg.parse_history, default=None,
+        metavar="PATH|off", help="run-history database every finished run is added to, for "
+                                 "trends and step detection (default REPORT_DIR/history.sqlite;"
+                                 " [tool.edgelab] history; off: none)")
     add("--save-baseline", dest="edgelab_save_baseline", type=cfg.parse_baseline_name,
         default=None, metavar="NAME",
         help="when the run ends without regressions, interruption or usage errors, copy it to "

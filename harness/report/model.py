@@ -25,13 +25,18 @@ from .tables import best_table, engine_table, latency_table, variant_table
 from .traces import trace_section
 
 
-def build_model(run_dir: Path, baseline: Path | None = None, rules=None) -> dict[str, Any]:
-    """``rules``: the gate's ``GateRules`` for the regressions (default: median:5%, alpha 0.01)."""
+def build_model(run_dir: Path, baseline: Path | None = None, rules=None,
+                history: Path | None = None, root: Path | None = None) -> dict[str, Any]:
+    """``rules``: the gate's ``GateRules`` for the regressions (default: median:5%, alpha 0.01).
+    ``history``: a run-history database (results/history.py): the Trends section's sparklines,
+    and ``model["history_cells"]`` for ingesting this run afterwards; ``root``: the lab repo
+    (its git commit is the run's)."""
     with no_cyclic_gc():
-        return _build(Path(run_dir), baseline, rules)
+        return _build(Path(run_dir), baseline, rules, history, root)
 
 
-def _build(run_dir: Path, baseline: Path | None, rules=None) -> dict[str, Any]:
+def _build(run_dir: Path, baseline: Path | None, rules=None, history: Path | None = None,
+           root: Path | None = None) -> dict[str, Any]:
     info, table = read_run(run_dir)
     measured = latency_records(table.frame)  # once: the cells and the warnings both need it
     cells = build_cells(table, measured)
@@ -50,6 +55,12 @@ def _build(run_dir: Path, baseline: Path | None, rules=None) -> dict[str, Any]:
         regressions = compare_runs(table, base_table, base_id, rules)
         regressions["torn_lines"] = base_table.torn_lines
         tables["regressions"] = regressions.pop("table")
+    trends = history_cells = None
+    if history is not None:  # only then: the report of a run without history pays nothing
+        from .trends import cell_rows, run_row, trend_section
+
+        history_cells = (run_row(info, run_dir, root), cell_rows(table))
+        trends = trend_section(Path(history), *history_cells)
     return {
         "run_id": run_id,
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -60,6 +71,8 @@ def _build(run_dir: Path, baseline: Path | None, rules=None) -> dict[str, Any]:
         "governor": governor,
         "traces": trace_section(table),
         "regressions": regressions,
+        "trends": trends,
+        "history_cells": history_cells,
         "environment": environment(info, table),
     }
 

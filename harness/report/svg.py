@@ -185,3 +185,32 @@ def trace_chart(trace: Any, title: str, width: int = 520) -> Markup | None:
 
 def _is_num(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def sparkline(values: list[float | None], steps: list[str], title: str,
+              width: int = 120, height: int = 24) -> Markup:
+    """A run-history trend: one point per run (oldest left), steps ringed (worse / better)."""
+    pairs = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    if len(pairs) < 2:
+        return Markup("")
+    low, high = min(v for _, v in pairs), max(v for _, v in pairs)
+    span = (high - low) or (abs(high) or 1.0)
+    pad, n = 3.0, max(len(values) - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return (pad + i / n * (width - 2 * pad),
+                height - pad - (v - low) / span * (height - 2 * pad))
+
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in pairs))
+    marks = []
+    for i, v in pairs:
+        if i < len(steps) and steps[i]:
+            x, y = xy(i, v)
+            marks.append(f'<circle class="spark-{escape(steps[i])}" cx="{x:.1f}" cy="{y:.1f}" '
+                         f'r="2.5"/>')
+    x, y = xy(*pairs[-1])
+    return Markup(f'<svg class="sparkline" width="{width}" height="{height}" role="img" '
+                  f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+                  f'<polyline class="spark-line" fill="none" points="{line}"/>'
+                  f'<circle class="spark-last" cx="{x:.1f}" cy="{y:.1f}" r="1.8"/>'
+                  + "".join(marks) + "</svg>")

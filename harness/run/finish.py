@@ -29,6 +29,7 @@ class Ending:
     nothing_measured: str | None = None  # why, when no cell produced a measurement
     regressed: int = 0                   # --gate: cells that regressed or broke vs the baseline
     baseline_note: str | None = None     # --save-baseline: where it went, or why not
+    history_note: str | None = None      # run history: ingested where, or why not (never fatal)
     exitstatus: int = 0
 
 
@@ -55,7 +56,36 @@ def end_run(session, exitstatus: int, interrupted: str | None = None) -> Ending:
     ending.exitstatus = settle_exitstatus(int(exitstatus), ending)
     if getattr(session.config, "save_baseline", None):
         ending.baseline_note = save_baseline(session, ending)
+    if getattr(session.config, "history", None):
+        ending.history_note = ingest_history(session, ending)
     return ending
+
+
+def ingest_history(session, ending: Ending) -> str:
+    """Add the finished run to the history database, after the report: a failure here is a note
+    and never changes the exit status (the records and the report are already written; the run
+    can be added later with `python -m harness history --add RUN_DIR`). Interrupted runs and runs
+    that measured nothing are not added: half a sweep is not a nightly's figure."""
+    from ..results.history import HistoryError, ingest
+
+    db, run_dir = session.config.history, session.store.run_dir
+    if ending.interrupted or ending.nothing_measured or ending.exitstatus not in (0, 1, 8):
+        return f"run not added to history {db}: it ended with exit {ending.exitstatus}"
+    try:
+        cells = (session.report_model or {}).get("history_cells")
+        if cells is None:  # the report failed: read the records again
+            from ..report.load import read_run
+            from ..report.trends import cell_rows, run_row
+
+            info, table = read_run(run_dir)
+            cells = (run_row(info, run_dir, session.config.rootdir), cell_rows(table))
+        n = ingest(db, *cells)
+    except HistoryError as exc:
+        return f"run not added to history: {exc}"
+    except Exception as exc:  # noqa: BLE001 - the run is on disk; history is derived from it
+        return (f"run not added to history {db} ({type(exc).__name__}: {exc}); add it later with "
+                f"`python -m harness history --db {db} --add {run_dir}`")
+    return f"history: {n} cells added to {db}"
 
 
 def save_baseline(session, ending: Ending) -> str:
@@ -89,7 +119,9 @@ def finish_run(session, exitstatus: int, interrupted: str | None = None,
 
     run_dir = session.store.run_dir
     model = build_model(run_dir, getattr(session.config, "baseline", None),
-                        rules=getattr(session.config, "gate", None))
+                        rules=getattr(session.config, "gate", None),
+                        history=getattr(session.config, "history", None),
+                        root=getattr(session.config, "rootdir", None))
     report = write_report(run_dir, model=model)
     write_csv(run_dir)
     append_step_summary(model, report)  # only when $GITHUB_STEP_SUMMARY is set
@@ -162,6 +194,12 @@ def ending_lines(session, ending: Ending | None) -> list[tuple[str, bool]]:
                       f"baseline (exit {EXIT_REGRESSED})", True))
     if ending.baseline_note:
         lines.append((f"edgelab: {ending.baseline_note}", "not saved" in ending.baseline_note))
+    if ending.history_note:
+        lines.append((f"edgelab: {ending.history_note}", "not added" in ending.history_note))
+    steps = [r for r in ((session.report_model or {}).get("trends") or {}).get("rows", [])
+             if r.get("step")]
+    for row in steps[:20]:
+        lines.append((f"edgelab: trend {row['key']}: {row['note']}", row["step"] == "worse"))
     report = session.store.run_dir / "report.html"
     if report.exists() and not ending.report_error:
         lines.append((f"report: {report}", False))

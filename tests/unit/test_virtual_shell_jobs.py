@@ -8,22 +8,8 @@ import time
 
 import pytest
 
-from harness.virtual.device import DeviceState, Faults
-from harness.virtual.profile import load_profile
 from harness.virtual.shell import IO, Cancelled, Shell
-
-
-@pytest.fixture(scope="module")
-def phone():
-    state = DeviceState(load_profile("pixel8"), Faults(), "SERIAL", lambda: None)
-    yield state
-    state.fs.close()
-
-
-def run(phone, text: str, cancel: threading.Event | None = None):
-    out, err = [], []
-    rc = Shell(phone, cancel or threading.Event()).run_script(text, IO(b"", out.append, err.append))
-    return rc, b"".join(out).decode(), b"".join(err).decode()
+from tests.unit.virtual_shell import phone, run  # noqa: F401 (phone is a fixture)
 
 
 def test_a_background_job_runs_beside_the_script_and_wait_returns_its_status(phone):

@@ -15,6 +15,9 @@ def add_arguments(parser) -> None:
                              "on a regression")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="output file (default RUN_DIR/report.html)")
+    parser.add_argument("--history", type=Path, default=None, metavar="PATH",
+                        help="a run-history database (docs/gating.md): the Trends section's "
+                             "sparklines, this run last (read only; nothing is added)")
 
 
 def _check_run_dir(path: Path, what: str) -> None:
@@ -36,7 +39,8 @@ def run(args) -> int:
     from ..report.model import build_model
     from ..report.write import write_report
 
-    model = build_model(args.run_dir, baseline, rules=lab.get("gate"))
+    model = build_model(args.run_dir, baseline, rules=lab.get("gate"), history=args.history,
+                        root=Path.cwd())
     out = write_report(args.run_dir, args.output, model=model)
     summary = model["summary"]
     line = f"{out} ({summary['records']} records, {summary['cells']} latency cells"

@@ -195,3 +195,13 @@ def test_history_setting_is_validated_and_resolved(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.edgelab]\n")
     assert build_config(opt(edgelab_report_dir="r"), tmp_path).history == \
         tmp_path / "r" / "history.sqlite"
+
+
+def test_report_command_takes_a_history(tmp_path, capsys):
+    db = tmp_path / "history.sqlite"
+    _ingest(db, _run(tmp_path, 1, 10.0))
+    second = _run(tmp_path, 2, 10.0)
+    assert main(["report", str(second), "--history", str(db)]) == 0
+    assert (second / "report.html").read_text().count('<svg class="sparkline"') == 2
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1  # read only

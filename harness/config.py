@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "governors": ["default"],  # default: leave each device's governors as found
     "warmup": 10,
     "iterations": 50,
+    # independent process-level repeats of each latency cell (one record each); repeats_phone,
+    # when set, is the default for phones (their tool prints one mean per run: docs/gating.md)
+    "repeats": 1,
     "min_time_s": 0.0,
     "threads": 1,
     "timeout_s": 600.0,
@@ -297,6 +300,8 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
                                    f"fixed-performance {_LISTS}"),
     "warmup": (parse_non_negative_int, "an integer >= 0"),
     "iterations": (parse_positive_int, "an integer >= 1"),
+    "repeats": (parse_positive_int, "an integer >= 1 (independent runs of each cell)"),
+    "repeats_phone": (parse_positive_int, "an integer >= 1 (repeats on phones; default: repeats)"),
     "threads": (parse_positive_int, "an integer >= 1"),
     "min_time_s": (parse_seconds, "a number of seconds >= 0"),
     "timeout_s": (parse_seconds, "a number of seconds >= 0"),
@@ -412,6 +417,8 @@ class RunConfig:
     governors: tuple[str, ...] = tuple(DEFAULTS["governors"])
     warmup: int = DEFAULTS["warmup"]
     iterations: int = DEFAULTS["iterations"]
+    repeats: int = DEFAULTS["repeats"]
+    repeats_phone: int | None = None  # [tool.edgelab] repeats_phone; --repeats overrides both
     min_time_s: float = DEFAULTS["min_time_s"]
     threads: int = DEFAULTS["threads"]
     timeout_s: float = DEFAULTS["timeout_s"]
@@ -433,6 +440,12 @@ class RunConfig:
     # --cooldown: enabled, max_c / status_max (None: the device's own), timeout_s (cooldown.py)
     cooldown: dict[str, Any] = field(default_factory=lambda: dict(COOLDOWN_DEFAULT))
 
+    def repeats_for(self, kind: str) -> int:
+        """Repeats of a latency cell on a device of this kind ("host", "android", ...)."""
+        if kind != "host" and self.repeats_phone is not None:
+            return self.repeats_phone
+        return self.repeats
+
     def with_run_id(self, run_id: str) -> "RunConfig":
         return replace(self, run_id=run_id)
 
@@ -440,6 +453,15 @@ class RunConfig:
         return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple)
                     else v.as_dict() if hasattr(v, "as_dict") else v)
                 for k, v in self.__dict__.items()}
+
+
+def _repeats_fields(option, lab: dict[str, Any]) -> dict[str, Any]:
+    """--repeats K sets every device kind; else [tool.edgelab] repeats, and repeats_phone for
+    phones when the lab set it."""
+    given = getattr(option, "edgelab_repeats", None)
+    if given is not None:
+        return {"repeats": given, "repeats_phone": None}
+    return {"repeats": lab["repeats"], "repeats_phone": lab.get("repeats_phone")}
 
 
 def parse_history(text: str, empty_ok: bool = False) -> str:
@@ -485,6 +507,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         governors=tuple(pick("edgelab_governor", "governors")),
         warmup=pick("edgelab_warmup", "warmup"),
         iterations=pick("edgelab_iterations", "iterations"),
+        **_repeats_fields(option, lab),
         min_time_s=pick("edgelab_min_time", "min_time_s"),
         threads=pick("edgelab_threads", "threads"),
         timeout_s=pick("edgelab_timeout", "timeout_s"),

@@ -56,6 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N", help="untimed iterations before timing (default 10)")
     add("--iterations", dest="edgelab_iterations", type=cfg.parse_positive_int, default=None,
         metavar="N", help="timed iterations, at least (default 50)")
+    add("--repeats", dest="edgelab_repeats", type=cfg.parse_positive_int, default=None,
+        metavar="K", help="measure each latency cell in K independent runs (host: K child "
+                          "processes; phones: K tool runs), one record each, pooled by the "
+                          "report and ranked by the gate (default 1; [tool.edgelab] repeats, "
+                          "repeats_phone)")
     add("--min-time", dest="edgelab_min_time", type=cfg.parse_seconds, default=None,
         metavar="SECONDS", help="keep iterating until this much time was timed (default 0)")
     add("--threads", dest="edgelab_threads", type=cfg.parse_positive_int, default=None,

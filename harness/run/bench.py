@@ -20,12 +20,33 @@ class Bench:
     def device(self):
         return self.case.device
 
-    def measure(self, **settings: Any) -> Measurement:
-        """Timed run with the session's warm-up/iterations (overridable per call)."""
-        record = self.session.runner.run(self.case, "latency",
-                                         self.session.runner.settings(**settings), self.test_id)
-        self._on_record(record)
-        return record
+    def measure(self, repeats: int | None = None, **settings: Any) -> Measurement:
+        """Timed run with the session's warm-up/iterations (overridable per call), repeated
+        ``repeats`` times (default: the run's --repeats for this device kind). Each repeat is a
+        whole independent run (cooldown gate, governor hold, sampling, its own child process or
+        tool run) and its own record with ``extra.repeat = {"index": i, "of": K}``; every reader
+        (report pooling, the gate's ranks) already takes several records of a cell.
+
+        Returns the record the test's outcome follows: the first failed repeat (crash or drift)
+        if any, else the last one. An unsupported or infra_error repeat ends the cell (the
+        next one would say the same, or the device is gone)."""
+        runner = self.session.runner
+        if repeats is None:
+            config = runner.config
+            repeats = config.repeats_for(self.case.device.kind) \
+                if hasattr(config, "repeats_for") else 1
+        outcome = failed = None
+        for index in range(repeats):
+            repeat = {"index": index, "of": repeats} if repeats > 1 else None
+            record = runner.run(self.case, "latency", runner.settings(**settings), self.test_id,
+                                repeat=repeat)
+            self._on_record(record)
+            outcome = record
+            if record.status == "failed" and failed is None:
+                failed = record
+            if record.status in ("unsupported", "infra_error"):
+                break
+        return failed or outcome
 
     def compat(self) -> Measurement:
         """Can this cell run at all? Load + a few iterations: ok / unsupported / failed."""

@@ -69,7 +69,24 @@ class CellRunner:
                                                         timeout_s=self.config.timeout_s)
         return self._devices[case.device.id]
 
-    def run(self, case: BenchCase, suite: str, settings: RunSettings, test_id: str) -> Measurement:
+    def run(self, case: BenchCase, suite: str, settings: RunSettings, test_id: str,
+            repeat: dict[str, int] | None = None) -> Measurement:
+        """One independent run of the cell (a child process on the host, a tool run on a phone)
+        and its record; ``repeat`` ({"index": i, "of": K}, bench.py) goes to ``extra.repeat``."""
+        self._repeat = dict(repeat) if repeat else None
+        try:
+            return self._run(case, suite, settings, test_id)
+        finally:
+            self._repeat = None
+
+    def _append(self, record: Measurement) -> Measurement:
+        """Into the store, with the repeat this run is (run())."""
+        if getattr(self, "_repeat", None):
+            record.extra["repeat"] = dict(self._repeat)
+        self.store.append(record)
+        return record
+
+    def _run(self, case: BenchCase, suite: str, settings: RunSettings, test_id: str) -> Measurement:
         spec = self.models[case.model]
         engine = get_engine(case.engine)
         ident = {"device": _device_ident(case), "model": spec.as_dict(),
@@ -89,7 +106,7 @@ class CellRunner:
             before = device.sample()
             raised = None
             if suite != "compat" and device.info.kind != "host":
-                settings, raised = self.power_window.settings_for(_cell_key(case), settings)
+                settings, raised = self._repeat_settings(case, settings)
             with self._sampling(case, device, suite) as sampled:
                 raw = self._execute(device, engine, artifact, spec, settings)
             if raised:
@@ -109,6 +126,20 @@ class CellRunner:
         fidelity = self.fidelity.check(spec, settings.save_outputs)
         return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity, held,
                              sampled, cooled)
+
+    def _repeat_settings(self, case: BenchCase, settings: RunSettings):
+        """A phone loop's settings, raised for the power window (power_window.py). Repeats of a
+        cell run the first repeat's settings: each repeat's own raise would follow the previous
+        repeat's mean, and repeats of different lengths are no longer alike samples."""
+        repeat = getattr(self, "_repeat", None)
+        pinned = getattr(self, "_pinned", {})
+        key = _cell_key(case)
+        if repeat and repeat["index"] > 0 and key in pinned:
+            return pinned[key]
+        chosen = self.power_window.settings_for(_cell_key(case), settings)
+        if repeat:
+            self._pinned = {key: chosen}  # one cell's repeats run back to back (bench.py)
+        return chosen
 
     def release(self, device_id: str | None = None) -> list[str]:
         """Restore the device's governors (its cells ended), or every device's (session end),
@@ -183,8 +214,7 @@ class CellRunner:
                              conditions=conditions, latency=latency, memory=memory,
                              fidelity=fidelity, samples_ms=raw.samples_ms,
                              **telemetry, **ident)
-        self.store.append(record)
-        return record
+        return self._append(record)
 
     def _noise(self, stats: LatencyStats, raw: RawRun) -> dict[str, Any]:
         limits = self.config.noise
@@ -204,8 +234,7 @@ class CellRunner:
                              conditions={"virtual": case.device.virtual,
                                          "governor": case.governor,
                                          "governor_requested": case.governor}, **ident)
-        self.store.append(record)
-        return record
+        return self._append(record)
 
 
 def _telemetry(sampled, raw: RawRun, held: dict[str, Any] | None,

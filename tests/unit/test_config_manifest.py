@@ -185,3 +185,43 @@ def test_adhoc_model_paths(tmp_path):
     (tmp_path / "m.tflite").write_bytes(b"x")
     spec = adhoc_model(str(tmp_path / "m.tflite"))
     assert spec.format == "tflite" and spec.input.layout == "NHWC"
+
+
+def test_repeats_option_and_lab_keys(tmp_path):
+    """--repeats K (issue 18 item 1): one count for every device kind; [tool.edgelab] repeats,
+    and repeats_phone as the phones' own default; both checked like the option."""
+    assert build_config(argparse.Namespace(), tmp_path).repeats_for("host") == 1
+    lab = _lab(tmp_path, "[tool.edgelab]\nrepeats = 2\nrepeats_phone = 5\n")
+    assert (lab.repeats_for("host"), lab.repeats_for("android"),
+            lab.repeats_for("virtual-android")) == (2, 5, 5)
+    given = build_config(argparse.Namespace(edgelab_repeats=3), tmp_path)
+    assert (given.repeats_for("host"), given.repeats_for("android")) == (3, 3)
+    assert _lab(tmp_path, "[tool.edgelab]\nrepeats = 4\n").repeats_for("android") == 4
+    for body, allowed in (("repeats = 0", "an integer >= 1 (independent runs of each cell)"),
+                          ("repeats_phone = true", "an integer >= 1 (repeats on phones")):
+        with pytest.raises(UsageError, match=re.escape(f"{body}: must be {allowed}")):
+            _lab(tmp_path, "[tool.edgelab]\n" + body + "\n")
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_positive_int("0")
+
+
+def test_repeats_option_is_in_the_edgelab_group():
+    import harness.plugin as plugin
+
+    seen = {}
+
+    class Group:
+        def addoption(self, *names, **kwargs):
+            seen[names[0]] = kwargs
+
+    class Parser:
+        def getgroup(self, *args, **kwargs):
+            return Group()
+
+        def addini(self, *args, **kwargs):
+            pass
+
+    plugin.pytest_addoption(Parser())
+    option = seen["--repeats"]
+    assert option["dest"] == "edgelab_repeats" and option["type"] is parse_positive_int
+    assert option["default"] is None and "K independent runs" in option["help"]

@@ -83,7 +83,7 @@ def test_cooldown_option_reaches_the_host_records(tmp_path, model_files):
             "--engine=onnxruntime", "--variant=fp32", "--model=ppocr_cls"]
     proc = run_pytest([*args, "--cooldown=30,timeout=1", "--report-dir", str(tmp_path / "on")])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    (record,) = read_records(next(p for p in (tmp_path / "on").iterdir() if not p.is_symlink()))
+    (record,) = read_records(next(p for p in (tmp_path / "on").iterdir() if p.is_dir() and not p.is_symlink()))
     cool = record["conditions"]["cooldown"]
     if "skipped" in cool:  # a VM or container: no thermal zones, nothing to wait for
         assert cool["skipped"] == "nothing to wait for: no readable thermal zone"
@@ -92,7 +92,7 @@ def test_cooldown_option_reaches_the_host_records(tmp_path, model_files):
         assert cool["target_c"] == 30.0 and cool["waited_s"] <= 1.5
         assert record["conditions"]["hot_start"] == (cool["end_c"] > 30.0)
     proc = run_pytest([*args, "--cooldown=off", "--report-dir", str(tmp_path / "off")])
-    (record,) = read_records(next(p for p in (tmp_path / "off").iterdir() if not p.is_symlink()))
+    (record,) = read_records(next(p for p in (tmp_path / "off").iterdir() if p.is_dir() and not p.is_symlink()))
     assert record["conditions"]["cooldown"] == {"skipped": "--cooldown=off"}
     bad = run_pytest([*args, "--cooldown=hot", "--report-dir", str(tmp_path / "bad")])
     assert bad.returncode == 4 and "--cooldown takes auto, off, or MAX_C" in bad.stdout + bad.stderr

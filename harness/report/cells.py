@@ -10,9 +10,10 @@ Pooling rules (docs/report.md says the same for readers):
 - box plot: quartiles and Tukey whiskers (1.5 IQR) of all samples pooled, computed for every
   cell at once with one sort instead of a Python loop per cell;
 - tool summaries (phone tools print mean/min/max/std, no samples): the cell's figure is the
-  tool's mean (k records: their mean weighted by iterations), min of mins, max of maxes; no CI
-  and no quartiles, since one printed mean per record is no sample distribution to take them
-  from. ``central_ms`` is the one figure tables compare: the median, else that tool mean, and
+  tool's mean (k records: their mean weighted by iterations), min of mins, max of maxes; no
+  quartiles, since one printed mean per record is no sample distribution to take them from; a
+  CI95 only from k >= 6 declared repeats (--repeats) of equal iterations, and then of the median
+  repeat mean (K independent tool runs are a distribution of means), else none. ``central_ms`` is the one figure tables compare: the median, else that tool mean, and
   ``central_kind`` says which.
 """
 from __future__ import annotations
@@ -76,6 +77,7 @@ def build_cells(table: RecordTable, recs: pd.DataFrame | None = None) -> pd.Data
         fid_cosine=("fid_cosine", "min"), fid_agree=("fid_agree", "min"),
         fid_nme=("fid_nme", "max"), fid_ok=("fid_ok", "min"), host_fid_ok=("host_fid_ok", "min"),
         model_task=("model_task", "first"), trace_records=("has_trace", "sum"),
+        repeat_records=("repeat_of", "count"), n_lo=("n", "min"), n_hi=("n", "max"),
     ).reset_index()
     codes = grouped.ngroup().to_numpy()
     for column in ("engine_version", "engine_backend", "noise_reason", "tool"):
@@ -84,7 +86,8 @@ def build_cells(table: RecordTable, recs: pd.DataFrame | None = None) -> pd.Data
     _central(cells)
     cells["outputs"] = outputs_labels(cells["fid_ok"], cells["host_fid_ok"])
     cells["ci95_low_ms"], cells["ci95_high_ms"] = cells["ci_low_min"], cells["ci_high_max"]
-    _ci_of_medians(cells, recs["median_ms"].to_numpy(), codes)
+    # per record its median, or (repeat_ci below) a tool repeat's printed mean
+    _ci_of_medians(cells, recs["central_ms"].to_numpy(dtype=float), codes)
     samples = ~recs["tool_summary"].to_numpy()  # a tool's one printed mean is not a sample
     box = _pooled_box(table, recs.index.to_numpy()[samples], codes[samples], len(cells))
     for i, name in enumerate(("box_lo", "box_q1", "box_med", "box_q3", "box_hi")):
@@ -93,7 +96,7 @@ def build_cells(table: RecordTable, recs: pd.DataFrame | None = None) -> pd.Data
     cells.loc[no_samples, "box_lo"] = cells.loc[no_samples, "min_ms"]
     cells.loc[no_samples, "box_med"] = cells.loc[no_samples, "central_ms"]
     cells.loc[no_samples, "box_hi"] = cells.loc[no_samples, "max_ms"]
-    return cells.drop(columns=["ci_low_min", "ci_high_max"])
+    return cells.drop(columns=["ci_low_min", "ci_high_max", "n_lo", "n_hi"])
 
 
 def _tool_mean(recs: pd.DataFrame, codes: np.ndarray, ncells: int) -> np.ndarray:
@@ -117,12 +120,21 @@ def _central(cells: pd.DataFrame) -> None:
     cells["summary_by"] = [
         "summary" + (f" of {n:.0f} iterations" if pd.notna(n) else "") + f" by {by or 'the tool'}"
         if is_tool else "" for is_tool, n, by in zip(tool, cells["n"], cells["tool"])]
-    # no interval of a median from printed means: a tool cell's CI stays empty (records have none)
+    # a tool record has no CI of its own; only _ci_of_medians gives repeats of a tool cell one
 
 
 def _ci_of_medians(cells: pd.DataFrame, medians: np.ndarray, codes: np.ndarray) -> None:
+    """k >= 6 records: the order-statistic 95% CI of the median of their per-record figures.
+    Sample cells: of their medians. Tool cells only when every record is a declared repeat
+    (``extra.repeat``, --repeats) of the same iteration count: K printed means of K independent
+    tool runs alike are a distribution of means, and the interval is of the median repeat mean
+    (the pooled mean is then the mean of those same means); never an interval of iterations,
+    which a tool does not show. Other tool cells (records of unlike runs) get none."""
     counts = cells["records"].to_numpy()
-    many = np.flatnonzero((counts >= 6) & (cells["tool_records"].to_numpy() == 0))
+    tools = cells["tool_records"].to_numpy()
+    repeats = ((tools == counts) & (cells["repeat_records"].to_numpy() == counts)
+               & (cells["n_lo"].to_numpy() == cells["n_hi"].to_numpy()))
+    many = np.flatnonzero((counts >= 6) & ((tools == 0) | repeats))
     if not len(many):
         return
     ordered = medians[np.lexsort((medians, codes))]

@@ -92,9 +92,14 @@ class _Tool(Struct, frozen=True, gc=False):
     file: T = None
 
 
+class _Repeat(Struct, frozen=True, gc=False):
+    of: F = None  # extra.repeat: this record is repeat index of ``of`` (run/bench.py)
+
+
 class _Extra(Struct, frozen=True, gc=False):
     trace: Any = None
     tool: _Tool | None = None
+    repeat: _Repeat | None = None
 
 
 _NONE = {"cond": _Conditions(), "lat": _Latency(), "mem": _Memory(), "power": _Power(),
@@ -217,6 +222,8 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
         "fid_nme": fid["landmark_nme"], "fid_ok": fid["ok"],
         "_trace": [r.extra.trace for r in recs],
         "tool": [r.extra.tool.file if r.extra.tool else None for r in recs],
+        "repeat_of": np.array([r.extra.repeat.of if r.extra.repeat else None for r in recs],
+                              dtype=float),
         "_samples": list(map(bytes, _get(recs, "samples_ms"))),
     }
     for part in ("device", "model", "variant", "engine"):

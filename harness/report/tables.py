@@ -113,7 +113,7 @@ def central_columns() -> list[dict[str, Any]]:
     return [col("central_ms", "latency ms", "num", 3, title=CENTRAL_TITLE),
             col("central_kind", "statistic", filter=True,
                 title="median: of the samples; tool mean: the benchmark tool's own summary "
-                      "(no samples, so no CI and no quartiles)")]
+                      "(no samples, so no quartiles, and a CI only of >= 6 repeat means)")]
 
 
 def beyond_noise(rows: pd.DataFrame) -> np.ndarray:

@@ -152,3 +152,25 @@ def test_regressions_of_tool_cells_show_the_change_not_a_verdict(tmp_path):
     assert row["central_kind"] == "tool mean"
     assert row["note"] == ("one tool summary (mean) per run (1 vs 1 records): nothing to rank; "
                            "use --repeats")
+
+
+def test_six_declared_repeats_of_a_tool_get_a_ci_of_their_means(tmp_path):
+    """--repeats K >= 6 of one tool cell (extra.repeat, equal iterations): K printed means of K
+    independent runs are a distribution of means; the CI is the order-statistic interval of the
+    median repeat mean, the cell's figure still the pooled mean. Never an interval of iterations."""
+    run = Run(tmp_path)
+    fp32 = run.artifact("sq", "fp32", "ncnn", "squeezenet.param")
+    means = [3.64, 3.61, 3.66, 3.70, 3.58, 3.63]
+    line = "squeezenet  min =    3.60  max =    3.70  avg =    3.64"
+    for index, mean in enumerate(means):
+        run.runner._repeat = {"index": index, "of": len(means)}
+        out = first_run(NCNN_855).replace(line, line.replace("avg =    3.64", f"avg =    {mean:.2f}"))
+        record = run.phone("ncnn", fp32, out)
+        assert record.extra["repeat"] == {"index": index, "of": 6}
+    run.runner._repeat = None
+    cell = rows(build_model(run.dir), "latency")[0]
+    assert cell["records"] == 6 and cell["central_kind"] == "tool mean"
+    assert cell["central_ms"] == pytest.approx(sum(means) / 6, rel=1e-3)
+    # the distribution-free 95% interval of a median from 6 values: their min and max
+    assert (cell["ci95_low_ms"], cell["ci95_high_ms"]) == (min(means), max(means))
+    assert cell["box"][1] is None  # still no quartiles: means are not iterations

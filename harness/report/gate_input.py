@@ -38,10 +38,16 @@ def gate_cells(table: RecordTable) -> list[Cell]:
                         _severity=frame["status"].map(SEVERITY).fillna(4).astype(int))
     _fill_unknown_threads(work)
     measured = set(latency_records(frame).index)
+    # per cell, only the columns it reads: .loc on the whole record frame copied ~60 columns per
+    # cell (20 s for the 4,440 cells of benchmarks/report_scale.py, 1 s with this)
+    narrow = frame[RECORD_COLUMNS]
     cells = []
-    for (device, virtual, *rest), group in work.groupby(KEY_COLUMNS, sort=True, dropna=False):
+    for (device, virtual, *rest), group in work[[*KEY_COLUMNS, "device", "status", "reason",
+                                                "variant_sha256", "_severity"]].groupby(
+            KEY_COLUMNS, sort=True, dropna=False):
         key = CellKey(_text(device), bool(virtual), *(_text(k) for k in rest))
-        cells.append(_cell(table, key, group, [i for i in group.index if i in measured], serials))
+        cells.append(_cell(table, key, group, [i for i in group.index if i in measured], serials,
+                           narrow))
     return cells
 
 
@@ -67,10 +73,14 @@ def _threads(value) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:g}"
 
 
+RECORD_COLUMNS = ["charging", "throttled", "noisy", "noise_reason", "tool_summary", "central_ms",
+                  "mean_ms", "peak_rss_mb", "energy_mj"]
+
+
 def _cell(table: RecordTable, key: CellKey, group: pd.DataFrame, measured: list[int],
-          serials: dict[str, str]) -> Cell:
+          serials: dict[str, str], narrow: pd.DataFrame | None = None) -> Cell:
     worst = group.loc[group["_severity"].idxmax()]
-    recs = table.frame.loc[measured]
+    recs = (table.frame if narrow is None else narrow).loc[measured]
     charging = recs["charging"].to_numpy(dtype=bool) if len(recs) else np.zeros(0, bool)
     return Cell(
         key=key, device_id=", ".join(sorted(group["device"].unique())),

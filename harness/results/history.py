@@ -155,6 +155,8 @@ def migrate(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
         return version
     conn.execute("BEGIN IMMEDIATE")
     try:
+        # again under the write lock: another process may have migrated meanwhile
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
         for step in MIGRATIONS[version:upto]:
             for statement in step:
                 conn.execute(statement)

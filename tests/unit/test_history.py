@@ -205,3 +205,15 @@ def test_report_command_takes_a_history(tmp_path, capsys):
     assert (second / "report.html").read_text().count('<svg class="sparkline"') == 2
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1  # read only
+
+
+def test_concurrent_first_ingestions_do_not_race_the_migration(tmp_path):
+    """Parallel runs (xdist, two farm jobs) sharing a new history: every run is added."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = tmp_path / "history.sqlite"
+    runs = [_run(tmp_path, i, 10.0) for i in range(6)]
+    rows = [(run_row(*read_run(r)[:1], r), cell_rows(read_run(r)[1])) for r in runs]
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(lambda a: hist.ingest(db, *a), rows)) == [2] * 6
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 6

@@ -48,8 +48,8 @@ def run_row(info: dict[str, Any], run_dir: Path, root: Path | None = None) -> Ru
 
 
 def trend_section(history: Path, run: RunRow, rows: list[CellRow]) -> dict[str, Any]:
-    """The Trends section: per cell with >= 2 runs (this one included), its latency sparkline
-    and the newest run's step, if any. An unusable database is a note, never an error."""
+    """The Trends section: per cell of this run with >= 2 runs (this one included), its latency
+    sparkline and this run's step, if any. An unusable database is a note, never an error."""
     out: dict[str, Any] = {"db": str(history), "rows": [], "note": ""}
     if not Path(history).exists():
         out["note"] = f"no history yet at {history}: trends appear from the second run"
@@ -65,9 +65,9 @@ def trend_section(history: Path, run: RunRow, rows: list[CellRow]) -> dict[str, 
         conn.close()
     table = []
     for trend in series:
-        if len(trend.points) < 2:
+        last = next((p for p in trend.points if p.run_id == run.run_id), None)
+        if len(trend.points) < 2 or last is None:  # cells of this run only
             continue
-        last = trend.points[-1]
         title = (f"{trend.key}: " + ", ".join(f"{p.value:.4g}" for p in trend.points[-12:])
                  + f" {trend.unit} ({last.stat})")
         table.append({"key": trend.key, "runs": len(trend.points),

@@ -252,7 +252,8 @@ def runs(conn: sqlite3.Connection) -> list[dict]:
 def trends(conn: sqlite3.Connection, metric: str = "latency", key: str = "",
            extra: tuple[RunRow, Iterable[CellRow]] | None = None) -> list[Trend]:
     """Per key, the metric's value in each run (oldest first) with steps marked. ``extra``: a
-    run not (yet) in the database, appended last (the report of the run being finished)."""
+    run not (yet) in the database (the report of the run being finished), placed by its start
+    time; the database's rows of the same run id are replaced by it."""
     column, unit = METRICS[metric]
     stat = "latency_stat" if metric == "latency" else "''"
     sql = (f"SELECT c.key, r.run_id, r.started, r.commit_sha, c.{column}, {stat}, c.throttled, "
@@ -277,6 +278,8 @@ def trends(conn: sqlite3.Connection, metric: str = "latency", key: str = "",
                 Point(run.run_id, run.started, run.commit_sha, value, st, c.throttled, c.noisy))
     out = [series[k] for k in sorted(series)]
     for trend in out:
+        if extra:  # a rebuilt report of an older run: its point goes where its time is
+            trend.points.sort(key=lambda p: (p.started, p.run_id))
         detect_steps(trend.points)
     return out
 

@@ -217,3 +217,13 @@ def test_concurrent_first_ingestions_do_not_race_the_migration(tmp_path):
     with ThreadPoolExecutor(6) as pool:
         assert list(pool.map(lambda a: hist.ingest(db, *a), rows)) == [2] * 6
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 6
+
+
+def test_a_rebuilt_report_of_an_older_run_judges_that_run(tmp_path):
+    db = tmp_path / "history.sqlite"
+    runs = [_run(tmp_path, i, 10.0 if i != 6 else 12.0) for i in range(9)]
+    for r in runs:
+        _ingest(db, r)
+    model = build_model(runs[6], history=db)
+    (row,) = [r for r in model["trends"]["rows"] if "Xeon" in r["key"]]
+    assert row["runs"] == 9 and row["step"] == "worse" and row["latest"] > 11.5

@@ -424,6 +424,7 @@ class RunConfig:
     timeout_s: float = DEFAULTS["timeout_s"]
     idle_window_s: float = DEFAULTS["idle_window_s"]
     power_window_s: float = DEFAULTS["power_window_s"]
+    iterations_given: bool = False  # --iterations on the command line: kept as asked, never raised
     report_dir: Path = Path("reports")
     manifest: Path = Path("models/manifest.toml")
     cache_dir: Path | None = None
@@ -507,6 +508,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         governors=tuple(pick("edgelab_governor", "governors")),
         warmup=pick("edgelab_warmup", "warmup"),
         iterations=pick("edgelab_iterations", "iterations"),
+        iterations_given=getattr(option, "edgelab_iterations", None) is not None,
         **_repeats_fields(option, lab),
         min_time_s=pick("edgelab_min_time", "min_time_s"),
         threads=pick("edgelab_threads", "threads"),

@@ -105,7 +105,8 @@ class CellRunner:
             cooled = self.cooldown.wait(case.device.id, device) if suite != "compat" else {}
             before = device.sample()
             raised = None
-            if suite != "compat" and device.info.kind != "host":
+            lengthen = not self.config.iterations_given  # an explicit count is kept as asked
+            if suite != "compat" and device.info.kind != "host" and lengthen:
                 settings, raised = self._repeat_settings(case, settings)
             with self._sampling(case, device, suite) as sampled:
                 raw = self._execute(device, engine, artifact, spec, settings)

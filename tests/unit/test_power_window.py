@@ -35,3 +35,16 @@ def test_min_time_counts_as_loop_length():
     window = PowerWindow(1.0)
     window.remember(KEY, 1.0)
     assert window.settings_for(KEY, RunSettings(iterations=50, min_time_s=2.0))[1] is None
+
+
+def test_an_explicit_iterations_option_is_kept_as_asked(tmp_path):
+    """--iterations on the command line means the user chose the count: measure.py never raises
+    it (the lab default and [tool.edgelab] iterations may be raised)."""
+    import argparse
+
+    from harness.config import build_config
+
+    given = build_config(argparse.Namespace(edgelab_iterations=5), tmp_path)
+    default = build_config(argparse.Namespace(), tmp_path)
+    assert given.iterations_given and given.iterations == 5
+    assert not default.iterations_given

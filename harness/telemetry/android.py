@@ -30,7 +30,7 @@ from ..devices.adb_transport import Raw, compose
 from ..devices.base import ExecResult
 from ..devices.probe import CPUFREQ_GLOBS, THERMAL_GLOBS, SysfsReader
 from ..parsers.sampler_stream import SamplerStream
-from .sample import Sample, SampleLog
+from .sample import LoggedSampler, Sample, SampleLog
 from .script import BATTERY_DIR, BATTERY_FILES, SamplerPlan, build_script, plan_from_probe, \
     script_path
 
@@ -75,7 +75,7 @@ def adb_stream_opener(transport: Transport) -> Callable[[str], object]:
     return open_stream
 
 
-class StreamingSampler:
+class StreamingSampler(LoggedSampler):
     """``interval_s`` is the sleep between samples; a sample also takes the time to read its
     files (a few ms on a phone), so the rate is a little under ``1 / interval_s``. The default
     aims at 20 Hz or more. ``stall_s``: no line for that long means the stream is dead."""
@@ -98,16 +98,6 @@ class StreamingSampler:
         self.cpu_s = 0.0  # host CPU time the reading thread used (what streaming costs the host)
 
     # -- public -----------------------------------------------------------------------------
-    @property
-    def lost(self) -> str | None:
-        return self.log.lost
-
-    def samples(self) -> list[Sample]:
-        return self.log.samples()
-
-    def window(self, name: str):
-        return self.log.window(name)
-
     def start(self) -> "StreamingSampler":
         try:
             self.plan = self.plan or probe_plan(self.transport)

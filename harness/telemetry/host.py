@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from .sample import Sample, SampleLog
+from .sample import LoggedSampler, Sample, SampleLog
 
 _RAPL_ZONE = re.compile(r"^intel-rapl:\d+(?::\d+)?$")
 
@@ -85,7 +85,7 @@ def _read_number(path: Path) -> float | None:
         return None
 
 
-class HostSampler:
+class HostSampler(LoggedSampler):
     def __init__(self, interval_s: float = 0.1, root: Path | str = "/"):
         self.interval_s = interval_s
         self.root = Path(root)
@@ -99,18 +99,8 @@ class HostSampler:
         self._thread: threading.Thread | None = None
 
     @property
-    def lost(self) -> str | None:
-        return self.log.lost
-
-    @property
     def rapl_unavailable(self) -> str | None:
         return self.rapl.unavailable
-
-    def samples(self) -> list[Sample]:
-        return self.log.samples()
-
-    def window(self, name: str):
-        return self.log.window(name)
 
     def start(self) -> "HostSampler":
         self._thread = threading.Thread(target=self._run, name="edgelab-host-sampler", daemon=True)

@@ -159,3 +159,19 @@ class SampleLog:
                 if remaining <= 0:
                     return
                 self._cond.wait(remaining)
+
+
+class LoggedSampler:
+    """What both samplers (phone stream, host thread) expose from their ``SampleLog``: a caller
+    marks windows and reads samples the same way whichever device it measures."""
+    log: SampleLog
+
+    @property
+    def lost(self) -> str | None:
+        return self.log.lost
+
+    def samples(self) -> list[Sample]:
+        return self.log.samples()
+
+    def window(self, name: str):
+        return self.log.window(name)

@@ -49,6 +49,7 @@ class CellRunner:
         self.cooldown = CooldownGate(getattr(config, "cooldown", None) or {}, config.timeout_s)
         self.samplers = DeviceSamplers(config.idle_window_s)  # one per device, see sampling.py
         self.power_window = PowerWindow(config.power_window_s)  # phone loops long enough
+        self._repeat: dict[str, int] | None = None  # the repeat run() is measuring, if any
         self.fidelity = FidelityChecker(config.fidelity, model_paths, self.settings)
 
     def settings(self, **overrides: Any) -> RunSettings:
@@ -81,7 +82,7 @@ class CellRunner:
 
     def _append(self, record: Measurement) -> Measurement:
         """Into the store, with the repeat this run is (run())."""
-        if getattr(self, "_repeat", None):
+        if self._repeat:
             record.extra["repeat"] = dict(self._repeat)
         self.store.append(record)
         return record
@@ -107,7 +108,8 @@ class CellRunner:
             raised = None
             lengthen = not self.config.iterations_given  # an explicit count is kept as asked
             if suite != "compat" and device.info.kind != "host" and lengthen:
-                settings, raised = self._repeat_settings(case, settings)
+                again = bool(self._repeat and self._repeat["index"] > 0)
+                settings, raised = self.power_window.settings_for(_cell_key(case), settings, again)
             with self._sampling(case, device, suite) as sampled:
                 raw = self._execute(device, engine, artifact, spec, settings)
             if raised:
@@ -127,20 +129,6 @@ class CellRunner:
         fidelity = self.fidelity.check(spec, settings.save_outputs)
         return self._emit_ok(case, suite, test_id, ident, raw, before, after, fidelity, held,
                              sampled, cooled)
-
-    def _repeat_settings(self, case: BenchCase, settings: RunSettings):
-        """A phone loop's settings, raised for the power window (power_window.py). Repeats of a
-        cell run the first repeat's settings: each repeat's own raise would follow the previous
-        repeat's mean, and repeats of different lengths are no longer alike samples."""
-        repeat = getattr(self, "_repeat", None)
-        pinned = getattr(self, "_pinned", {})
-        key = _cell_key(case)
-        if repeat and repeat["index"] > 0 and key in pinned:
-            return pinned[key]
-        chosen = self.power_window.settings_for(_cell_key(case), settings)
-        if repeat:
-            self._pinned = {key: chosen}  # one cell's repeats run back to back (bench.py)
-        return chosen
 
     def release(self, device_id: str | None = None) -> list[str]:
         """Restore the device's governors (its cells ended), or every device's (session end),

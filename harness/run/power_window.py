@@ -24,14 +24,24 @@ class PowerWindow:
     def __init__(self, window_s: float):
         self.window_s = window_s
         self._mean_ms: dict[Hashable, float] = {}
+        self._chosen: dict[Hashable, tuple[RunSettings, dict[str, Any] | None]] = {}
 
     def remember(self, key: Hashable, mean_ms: float | None) -> None:
         if mean_ms is not None and mean_ms > 0:
             self._mean_ms[key] = float(mean_ms)
 
-    def settings_for(self, key: Hashable,
-                     settings: RunSettings) -> tuple[RunSettings, dict[str, Any] | None]:
-        """``settings`` with enough iterations for the window, and what was changed (or None)."""
+    def settings_for(self, key: Hashable, settings: RunSettings,
+                     again: bool = False) -> tuple[RunSettings, dict[str, Any] | None]:
+        """``settings`` with enough iterations for the window, and what was changed (or None).
+        ``again``: a later repeat of the cell runs what its first repeat ran; its own raise would
+        follow the previous repeat's mean, and repeats of different lengths are not alike."""
+        if again and key in self._chosen:
+            return self._chosen[key]
+        self._chosen[key] = self._choose(key, settings)
+        return self._chosen[key]
+
+    def _choose(self, key: Hashable,
+                settings: RunSettings) -> tuple[RunSettings, dict[str, Any] | None]:
         mean_ms = self._mean_ms.get(key)
         if self.window_s <= 0 or mean_ms is None:
             return settings, None

@@ -186,15 +186,9 @@ def _planning_session(config: pytest.Config):
 def pytest_collection_finish(session: pytest.Session) -> None:
     bench_session = _planning_session(session.config)
     if bench_session is not None:  # a plain run: the controller collected the cells itself
-        bench_session.plan([item.nodeid for item in session.items if _is_cell(item)])
-
-
-def _is_cell(item: pytest.Item) -> bool:
-    from .run.cases import BenchCase
-
-    # not the placeholder pytest collects (and skips) for an empty grid: no device, no cells
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return isinstance(params.get("bench_case"), BenchCase)
+        # not the placeholder pytest collects (and skips) for an empty grid: no cells there
+        bench_session.plan([item.nodeid for item in session.items
+                            if _case_of(item) is not None])
 
 
 class _XdistHooks:

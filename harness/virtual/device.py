@@ -23,6 +23,8 @@ from .services import open_service
 
 # what this adbd implements; "edgelab_virtual" marks the device as virtual in `adb features` too
 FEATURES = ["shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir", "edgelab_virtual"]
+# adbd grew delayed-ack flow control in Android 14 (SDK 34): older profiles' adbd lacks it
+DELAYED_ACK_SDK = 34
 PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:"
         "/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin")
 FAULT_HELP = ("disconnect-after=N (drop the connection at the N+1th stream; the device stays gone), "
@@ -81,8 +83,14 @@ class DeviceState:
         self._lock = threading.Lock()
         self._on_drop = on_drop
 
+    @property
+    def features(self) -> list[str]:
+        sdk = self.props.get("ro.build.version.sdk", "0")
+        modern = sdk.isdigit() and int(sdk) >= DELAYED_ACK_SDK
+        return FEATURES + (["delayed_ack"] if modern else [])
+
     def banner(self) -> str:
-        return self.profile.banner(FEATURES)
+        return self.profile.banner(self.features)
 
     def default_env(self) -> dict[str, str]:
         return {"PATH": PATH, "HOME": "/", "TMPDIR": "/data/local/tmp", "SHELL": "/system/bin/sh",

@@ -6,8 +6,8 @@ from ..config import export_adb_environment, parse_csv, parse_host_port
 from ..devices import journal
 from ..devices.discovery import discover_all, open_device
 
-HELP = ("list the devices `--device=all` would use, with their profiles; --restore puts back "
-        "what a killed run changed on a device")
+HELP = ("list the devices `--device=all` would use, with their profiles and which engines' "
+        "benchmark tools each can run; --restore puts back what a killed run changed on a device")
 
 
 def add_arguments(parser) -> None:
@@ -38,6 +38,8 @@ def run(args) -> int:
                 entry["profile"] = open_device(info).profile()
             except Exception as exc:  # one broken device must not hide the others
                 entry["profile_error"] = f"{type(exc).__name__}: {exc}"
+        if "android" in info.kind and isinstance(entry.get("profile", {}).get("abis"), list):
+            entry["engines"] = engine_readiness(entry["profile"]["abis"], info.virtual)
         entries.append(entry)
     pending = journal.pending()
     if args.json:
@@ -54,6 +56,9 @@ def run(args) -> int:
               f"{'  [' + abis + ']' if abis else ''}{matched}")
         if e.get("profile_error"):
             print(f"{'':<24} probe failed: {e['profile_error']}")
+        for engine, ready in e.get("engines", {}).items():
+            where = f" {ready['abi']}" if ready.get("abi") else ""
+            print(f"{'':<24} {engine:<12} {ready['state']}{where}: {ready['detail']}")
     for note in notes:
         print(f"note: {note}")
     for path, data in pending:
@@ -61,6 +66,14 @@ def run(args) -> int:
         print(f"restore journal: {device}: {journal.describe(data)} ({path}); repair with "
               f"`python -m harness devices --restore {device}`")
     return 0
+
+
+def engine_readiness(abis: list[str], virtual: bool) -> dict:
+    """Which engines' benchmark tools this phone can run now (the run's own choice, see
+    engines/tools.readiness); imported here so a plain `devices` stays light."""
+    from ..engines.tools import ToolCache, readiness
+
+    return readiness(abis, virtual, ToolCache())
 
 
 def restore(wanted: str | None) -> int:

@@ -3,12 +3,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HELP = "list or register the engines' benchmark tools for phones (per ABI)"
+HELP = "list, fetch or register the engines' benchmark tools for phones (per ABI)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--tools-dir", default=None, metavar="DIR",
                         help="tool cache (default $EDGELAB_CACHE/tools or ~/.cache/edgelab/tools)")
+    parser.add_argument("--manifest", default=None, metavar="FILE",
+                        help="the tools' official sources and sha256 pins (default "
+                             "$EDGELAB_TOOLS_MANIFEST, else the checkout's tools/manifest.toml)")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="registered tools and where to get missing ones")
     listing.add_argument("--json", action="store_true", help="print one JSON document")
@@ -19,8 +22,16 @@ def add_arguments(parser) -> None:
     add.add_argument("--lib", action="append", default=[], metavar="PATH",
                      help="a shared library the tool needs next to it (repeatable)")
     add.add_argument("--version", default=None, help="the tool's version, recorded with results")
+    fetch = sub.add_parser("fetch", help="download the official tool from the url pinned in the "
+                                         "manifest, check sha256 and ELF, register it")
+    fetch.add_argument("engine", help="tflite, onnxruntime, ncnn or mnn")
+    fetch.add_argument("abi", nargs="?", default=None,
+                       help="arm64-v8a (default: the first the manifest lists, 64-bit first), "
+                            "armeabi-v7a, ...")
     virtual = sub.add_parser("add-virtual",
-                             help="register virtual stand-ins (usable only on virtual devices)")
+                             help="register virtual stand-ins explicitly (virtual devices get "
+                                  "built-in ones without this; use it to mirror a real farm's "
+                                  "tool set, ABI gaps included)")
     virtual.add_argument("--engine", action="append", default=[], help="only these engines")
     virtual.add_argument("--abi", action="append", default=[], help="only these ABIs")
     remove = sub.add_parser("remove", help="unregister the tool of an engine and ABI")
@@ -31,7 +42,15 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..engines.tools import ToolCache, official_sources
 
-    cache = ToolCache(Path(args.tools_dir) if args.tools_dir else None)
+    manifest = Path(args.manifest) if args.manifest else None
+    cache = ToolCache(Path(args.tools_dir) if args.tools_dir else None, manifest)
+    if args.action == "fetch":
+        from ..engines.tool_fetch import fetch_tool
+
+        tool = fetch_tool(args.engine, args.abi, cache, manifest=manifest)
+        print(f"registered {tool.engine} {tool.abi}: {tool.path} ({tool.bytes:,} bytes, "
+              f"sha256 {tool.sha256[:16]}…) from {tool.source}")
+        return 0
     if args.action == "add":
         tool = cache.add(args.engine, args.abi, Path(args.path), tuple(Path(p) for p in args.lib),
                          version=args.version)
@@ -46,7 +65,7 @@ def run(args) -> int:
         found = cache.remove(args.engine, args.abi)
         print(f"{'removed' if found else 'nothing registered for'} {args.engine} {args.abi}")
         return 0
-    return _list(cache, official_sources(), args.json)
+    return _list(cache, official_sources(manifest), args.json)
 
 
 def _list(cache, sources: dict, as_json: bool) -> int:
@@ -62,7 +81,10 @@ def _list(cache, sources: dict, as_json: bool) -> int:
         mine = [t for t in tools if t.engine == engine]
         if not mine:
             docs = sources.get(engine, {}).get("docs", "tools/manifest.toml")
-            print(f"{engine:<12} {spec.file:<22} none registered (see {docs})")
+            get = (f"`python -m harness tools fetch {engine}`"
+                   if sources.get(engine, {}).get("how") == "prebuilt" else f"build it: {docs}")
+            print(f"{engine:<12} {spec.file:<22} none registered ({get}; virtual devices use "
+                  f"built-in stand-ins)")
         for t in mine:
             tag = "virtual stand-in" if t.virtual else f"sha256 {t.sha256[:12]}"
             print(f"{engine:<12} {spec.file:<22} {t.abi:<12} {t.bytes:>11,} B  {tag}"

@@ -63,7 +63,8 @@ def test_add_with_library_keeps_it_beside_the_tool(cache, tmp_path):
 
 
 def test_pinned_sha256_in_the_manifest_is_enforced(cache, tmp_path, monkeypatch):
-    monkeypatch.setattr("harness.engines.tools.pinned_sha256", lambda engine, abi: "0" * 64)
+    monkeypatch.setattr("harness.engines.tools.pinned_sha256",
+                        lambda engine, abi, manifest=None: "0" * 64)
     with pytest.raises(UsageError, match="differs from the one pinned"):
         cache.add("tflite", "arm64-v8a", _binary(tmp_path, "arm64-v8a"))
 
@@ -129,7 +130,7 @@ def test_armv7_only_device_with_only_an_arm64_tool_is_unsupported_with_the_abis(
         choose_tool("tflite", ARMV7_ONLY, {"arm64-v8a": _tool("arm64-v8a")}, False)
     assert ("ARMv7-only device (abis armeabi-v7a, armeabi); registered tflite tools: arm64-v8a"
             in info.value.reason)
-    assert "tools add tflite armeabi-v7a PATH" in info.value.reason
+    assert "run `python -m harness tools fetch tflite armeabi-v7a`" in info.value.reason
 
 
 def test_arm64_only_device_with_only_a_32bit_tool():
@@ -138,9 +139,36 @@ def test_arm64_only_device_with_only_a_32bit_tool():
         choose_tool("tflite", ARM64_ONLY, {"armeabi-v7a": _tool("armeabi-v7a")}, False)
 
 
-def test_nothing_registered_says_how_to_register():
-    with pytest.raises(Unsupported, match="no onnxruntime_perf_test registered for onnxruntime"):
+def test_nothing_registered_names_the_one_command_that_gets_the_tool():
+    with pytest.raises(Unsupported) as info:
+        choose_tool("tflite", ARM64_ONLY, {}, False)
+    assert info.value.reason == ("no benchmark_model registered for tflite; run `python -m "
+                                 "harness tools fetch tflite arm64-v8a`")
+    # ONNX Runtime publishes no Android binary (manifest: build-from-source): build, then add
+    with pytest.raises(Unsupported) as info:
         choose_tool("onnxruntime", ARM64_ONLY, {}, False)
+    assert info.value.reason.startswith("no onnxruntime_perf_test registered for onnxruntime; "
+                                        "no prebuilt official build to fetch")
+    assert "`python -m harness tools add onnxruntime arm64-v8a PATH`" in info.value.reason
+
+
+def test_a_virtual_device_gets_the_built_in_stand_in_without_registration(cache):
+    for abis, want in ((ARM64_ONLY, "arm64-v8a"), (ARMV7_ONLY, "armeabi-v7a"), (BOTH, "arm64-v8a")):
+        tool = choose_tool("ncnn", abis, {}, True, cache)
+        assert (tool.abi, tool.virtual, tool.automatic) == (want, True, True)
+        assert tool.path.read_bytes()[:4] == b"\x7fELF" and tool.path.stat().st_mode & 0o111
+        assert tool.as_dict()["origin"] == "built-in stand-in (virtual device, no registration)"
+    # a real build registered for the lab's phones cannot run on a virtual one: stand-in still
+    assert choose_tool("tflite", ARM64_ONLY, {"arm64-v8a": _tool("arm64-v8a")}, True, cache).automatic
+    # registered stand-ins are honoured as registered (a virtual farm mirroring a real one)
+    registered = {"arm64-v8a": _tool("arm64-v8a", virtual=True)}
+    assert not choose_tool("tflite", BOTH, registered, True, cache).automatic
+    with pytest.raises(Unsupported, match="ARMv7-only device"):
+        choose_tool("tflite", ARMV7_ONLY, registered, True, cache)
+    # and never on a real phone
+    with pytest.raises(Unsupported, match="no benchmark_model registered"):
+        choose_tool("tflite", ARM64_ONLY, {}, False, cache)
+    assert cache.tools() == []  # nothing was registered
 
 
 def test_virtual_tools_only_run_on_virtual_devices():
@@ -148,9 +176,8 @@ def test_virtual_tools_only_run_on_virtual_devices():
     assert choose_tool("tflite", ARM64_ONLY, tools, True).virtual
     with pytest.raises(Unsupported) as info:
         choose_tool("tflite", ARM64_ONLY, tools, False)
-    assert info.value.reason == (
-        "only a virtual stand-in of benchmark_model is registered; download the official tool "
-        "(see tools/manifest.toml) and run `python -m harness tools add tflite arm64-v8a PATH`")
+    assert info.value.reason == ("only a virtual stand-in of benchmark_model is registered; "
+                                 "run `python -m harness tools fetch tflite arm64-v8a`")
 
 
 def test_a_real_tool_beats_a_virtual_one_on_a_real_phone():

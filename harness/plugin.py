@@ -155,6 +155,33 @@ def get_session(config: pytest.Config):
     return config.stash[SESSION_KEY]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config):
+    """With -n, a run of suites distributes by device (run/workers.py). A wrapper, because
+    xdist's own tryfirst implementation turns "no" into "load" and must see our choice."""
+    if (config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput")
+            and _wants_session(config)):
+        from .run.workers import choose_distribution
+
+        try:
+            choose_distribution(config.option)
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return (yield)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config):
+    """``-n auto`` on suites: one worker per device, so discovery runs here, once."""
+    import os
+
+    if not _wants_session(config) or os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # the harness's own tests, or a count the user set: xdist's default
+    from .run.workers import workers_for
+
+    return workers_for(get_session(config).devices)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep one device's tests on one worker")
     if config.pluginmanager.hasplugin("xdist"):

@@ -202,13 +202,16 @@ GATE_OPTION: dict[str, Any] = dict(
          "--gate \"latency=median:3%%,memory=peak:10%%\" (docs/gating.md)")
 
 
-def export_adb_environment(server: str | None, connect: tuple[str, ...] | None) -> None:
-    """``--adb-server``/``--adb-connect`` (pytest and ``python -m harness devices``) as the
-    environment the Android backend reads: xdist workers and child processes inherit it."""
+def export_adb_environment(server, connect: tuple[str, ...] | None) -> None:
+    """``--adb-server`` (repeatable: one per lab host) / ``--adb-connect`` (pytest and
+    ``python -m harness devices``) as the environment the Android backend reads: xdist workers
+    and child processes inherit it."""
     import os
 
-    if server:
-        os.environ["EDGELAB_ADB_SERVER"] = parse_host_port(server)
+    servers = [server] if isinstance(server, str) else list(server or ())
+    if servers:
+        os.environ["EDGELAB_ADB_SERVER"] = ",".join(
+            dict.fromkeys(parse_host_port(s) for s in servers))
     if connect:
         os.environ["EDGELAB_ADB_CONNECT"] = ",".join(parse_host_port(t) for t in connect)
 

@@ -81,9 +81,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None, metavar="NAME",
         help="when the run ends without regressions, interruption or usage errors, copy it to "
              "reports/baselines/NAME (replacing an older one) for --baseline NAME")
-    add("--adb-server", dest="edgelab_adb_server", type=cfg.parse_host_port, default=None,
-        metavar="HOST:PORT", help="adb server to ask for phones (default: ANDROID_ADB_SERVER_HOST/"
-                                  "PORT, else 127.0.0.1:5037)")
+    add("--adb-server", dest="edgelab_adb_server", type=cfg.parse_host_port, action="append",
+        default=None, metavar="HOST:PORT",
+        help="adb server to ask for phones, repeatable: one per lab host (then device ids are "
+             "HOST:PORT/SERIAL; default: ANDROID_ADB_SERVER_HOST/PORT, else 127.0.0.1:5037)")
     add("--adb-connect", dest="edgelab_adb_connect", type=cfg.parse_csv, default=None,
         metavar="HOST:PORT,...", help="`adb connect` these (network or virtual devices) first")
     add("--edgelab-timeout", dest="edgelab_timeout", type=cfg.parse_seconds, default=None,
@@ -267,7 +268,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bench_case" not in metafunc.fixturenames:
         return
     session = get_session(metafunc.config)
-    params = [pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(case.device.serial))
+    params = [pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(case.device.id))
               for case in session.cases()]
     metafunc.parametrize("bench_case", params)
 

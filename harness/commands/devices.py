@@ -14,9 +14,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--no-probe", action="store_true",
                         help="do not probe devices for their profile (faster)")
-    parser.add_argument("--adb-server", type=parse_host_port, default=None, metavar="HOST:PORT",
-                        help="adb server to ask for phones, as pytest's --adb-server (default: "
-                             "ANDROID_ADB_SERVER_HOST/PORT, else 127.0.0.1:5037)")
+    parser.add_argument("--adb-server", type=parse_host_port, action="append", default=None,
+                        metavar="HOST:PORT",
+                        help="adb server to ask for phones, repeatable (one per lab host), as "
+                             "pytest's --adb-server (default: ANDROID_ADB_SERVER_HOST/PORT, else "
+                             "127.0.0.1:5037)")
     parser.add_argument("--adb-connect", type=parse_csv, default=None, metavar="HOST:PORT,...",
                         help="`adb connect` these first (network or virtual devices), as pytest's")
     parser.add_argument("--restore", nargs="?", const="", default=None, metavar="ID",

@@ -77,14 +77,22 @@ def calls_in_flight() -> list[Call]:
     return list(_IN_FLIGHT.copy().values())
 
 
-def server_address() -> tuple[str, int]:
-    """EDGELAB_ADB_SERVER=host:port wins over ANDROID_ADB_SERVER_HOST/PORT, then 127.0.0.1:5037."""
+def server_addresses() -> list[tuple[str, int]]:
+    """EDGELAB_ADB_SERVER=host:port[,host:port...] (one per lab host: each adb server is reached
+    over the network, adb's own distributed design) wins over ANDROID_ADB_SERVER_HOST/PORT, then
+    127.0.0.1:5037. Duplicates are dropped, the order is kept."""
     text = os.environ.get("EDGELAB_ADB_SERVER", "").strip()
     if text:
-        return parse_address(text, "EDGELAB_ADB_SERVER")
+        found = [parse_address(t, "EDGELAB_ADB_SERVER") for t in text.split(",") if t.strip()]
+        return list(dict.fromkeys(found))
     host = os.environ.get("ANDROID_ADB_SERVER_HOST") or DEFAULT_SERVER[0]
     port = os.environ.get("ANDROID_ADB_SERVER_PORT") or DEFAULT_SERVER[1]
-    return host, int(port)
+    return [(host, int(port))]
+
+
+def server_address() -> tuple[str, int]:
+    """The first adb server (the one `--adb-connect` targets and serial-only calls use)."""
+    return server_addresses()[0]
 
 
 def parse_address(text: str, what: str) -> tuple[str, int]:

@@ -5,11 +5,14 @@ offline, recovery, sideload, ...): a phone that cannot be used still gets its ce
 ``infra_error`` with the fix, instead of vanishing from the report. Devices that report
 ``ro.edgelab.virtual=1`` are the harness's own stand-ins and are labelled ``virtual-android``.
 
-Server: ``EDGELAB_ADB_SERVER=host:port`` (the ``--adb-server`` option), else
-``ANDROID_ADB_SERVER_HOST``/``_PORT``, else 127.0.0.1:5037. No server running -> no Android
-devices and a note; discovery starts one only with ``EDGELAB_ADB_START=1``, because a started
-server outlives the run and takes over USB devices other tools may be using.
-``EDGELAB_ADB_CONNECT=host:port,...`` runs ``adb connect`` first (network and virtual devices).
+Servers: ``EDGELAB_ADB_SERVER=host:port[,host:port...]`` (``--adb-server``, repeatable: one per
+lab host), else ``ANDROID_ADB_SERVER_HOST``/``_PORT``, else 127.0.0.1:5037. With several servers
+a device's identity is its server and serial (``id = "host:port/serial"``): two lab hosts may
+each hold a phone of the same serial (cheap phones share one), and they are two devices. No
+server running -> no Android devices from it and a note; discovery starts one (local, the first)
+only with ``EDGELAB_ADB_START=1``, because a started server outlives the run and takes over USB
+devices other tools may be using. ``EDGELAB_ADB_CONNECT=host:port,...`` runs ``adb connect`` on
+the first server first (network and virtual devices).
 A device that does not answer discovery's getprop within ``quick_timeout`` is listed with the
 hang in ``details["hung"]``: its cells become ``infra_error`` at once instead of each waiting.
 """
@@ -25,7 +28,7 @@ from typing import Any, Iterator
 from ..errors import InfraError
 from . import probe
 from .adb_transport import (DEFAULT_TIMEOUT_S, AdbTransport, bounded, make_client,
-                            parse_address, quick_timeout, quote_argv, server_address,
+                            parse_address, quick_timeout, quote_argv, server_addresses,
                             server_listening, start_server, wrap_adb_error)
 from .android_control import (OFFER, AndroidPolicyFiles, FixedPerformanceOperation,
                               RootAccess)
@@ -43,26 +46,37 @@ def discover(notes: list[str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_
              **_ignored) -> list[DeviceInfo]:
     notes = notes if notes is not None else []
     try:
-        address = server_address()
+        addresses = server_addresses()
     except InfraError as exc:
         notes.append(f"android: {exc}")
         return []
+    found: list[DeviceInfo] = []
+    for number, address in enumerate(addresses):
+        # one server that is down or broken must not stop the other lab hosts (or the host)
+        found += _discover_on(address, notes, timeout_s, first=number == 0,
+                              qualify=len(addresses) > 1)
+    return found
+
+
+def _discover_on(address: tuple[str, int], notes: list[str], timeout_s: float, first: bool,
+                 qualify: bool) -> list[DeviceInfo]:
     host, port = address
     if not server_listening(host, port):
-        if os.environ.get("EDGELAB_ADB_START") != "1":
+        if not (first and os.environ.get("EDGELAB_ADB_START") == "1"):
             notes.append(f"android: no adb server on {host}:{port}; start one with "
                          f"`adb start-server` (or set EDGELAB_ADB_START=1) to include phones")
             return []
         start_server(host, port)
     client = make_client(address, socket_timeout=15)
     try:
-        _connect_remotes(client, notes)
+        if first:
+            _connect_remotes(client, notes)
         entries = client.list(extended=True)
-    except Exception as exc:  # one broken server must not stop host measurements
-        notes.append(f"android: {wrap_adb_error(exc, None, 'host:devices-l')}")
+    except Exception as exc:
+        notes.append(f"android: {host}:{port}: {wrap_adb_error(exc, None, 'host:devices-l')}")
         return []
-    return [_device_info(client, entry, f"{host}:{port}", notes, quick_timeout(timeout_s))
-            for entry in entries]
+    return [_device_info(client, entry, f"{host}:{port}", notes, quick_timeout(timeout_s),
+                         qualify) for entry in entries]
 
 
 def _connect_remotes(client, notes: list[str]) -> None:
@@ -86,7 +100,13 @@ def _wait_for_handshakes(client, serials: set[str]) -> None:
     # still offline after the deadline: that is their state, and discovery reports it
 
 
-def _device_info(client, entry, server: str, notes: list[str], quick_s: float) -> DeviceInfo:
+def device_id(server: str, serial: str, qualify: bool) -> str:
+    """The serial alone with one adb server; ``server/serial`` when several are asked."""
+    return f"{server}/{serial}" if qualify else serial
+
+
+def _device_info(client, entry, server: str, notes: list[str], quick_s: float,
+                 qualify: bool = False) -> DeviceInfo:
     import adbutils
 
     tags = dict(entry.tags)
@@ -109,7 +129,8 @@ def _device_info(client, entry, server: str, notes: list[str], quick_s: float) -
             notes.append(f"android: {error}")
         except Exception as exc:  # the device dropped between listing and asking
             notes.append(f"android: {entry.serial}: {wrap_adb_error(exc, entry.serial, 'getprop')}")
-    return DeviceInfo(id=entry.serial, kind="virtual-android" if virtual else "android",
+    return DeviceInfo(id=device_id(server, entry.serial, qualify),
+                      kind="virtual-android" if virtual else "android",
                       serial=entry.serial, model=model, state=entry.state, virtual=virtual,
                       details=details)
 

@@ -16,6 +16,7 @@ import pandas as pd
 from ..results.baselines import label as baseline_label
 from ..results.schema import STATUSES
 from .cells import build_cells, latency_records
+from .charts import chart_section
 from .compare import compare_runs
 from .compat import compat_matrices
 from .frame import RecordTable
@@ -42,7 +43,7 @@ def _build(run_dir: Path, baseline: Path | None, rules=None, history: Path | Non
     cells = build_cells(table, measured)
     run_id = str(info.get("run_id") or run_dir.resolve().name)
     tables = {"latency": latency_table(cells), "variants": variant_table(cells, table.frame),
-              "engines": engine_table(cells), "best": best_table(cells)}
+              "engines": engine_table(cells, table.frame), "best": best_table(cells)}
     governor = governor_section(cells)
     if governor.get("table"):
         tables["governor"] = governor.pop("table")
@@ -68,6 +69,7 @@ def _build(run_dir: Path, baseline: Path | None, rules=None, history: Path | Non
         "devices": devices(info, table),
         "tables": tables,
         "compat": compat_matrices(table.frame),
+        "charts": chart_section(cells, table.frame),
         "governor": governor,
         "traces": trace_section(table),
         "regressions": regressions,

@@ -6,6 +6,7 @@ and the two seed-style tables come from the same report model the HTML page rend
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -231,6 +232,13 @@ def text_table(table: dict[str, Any], limit: int = 60) -> list[str]:
             and not c["detail"] and not (c["key"] in _SKIP_WHEN_ALIKE and alike(i))]
     header = [table["columns"][i]["label"] for i in keep]
     rows = [[_cell(table["columns"][i], row[i]) for i in keep] for row in table["rows"][:limit]]
+    best = table.get("best")
+    if best:  # the winner's cell gets a *, as the page marks it
+        at = next(i for i, c in enumerate(table["columns"]) if c["key"] == best["key"])
+        for out, row in zip(rows, table["rows"][:limit]):
+            for j, i in enumerate(keep):
+                if table["columns"][i]["key"] == best["prefix"] + str(row[at]):
+                    out[j] += " *"
     lines = format_table(header + [""], [r + [""] for r in rows])
     if len(table["rows"]) > limit:
         lines.append(f"... {len(table['rows']) - limit} more rows in the report")
@@ -240,6 +248,8 @@ def text_table(table: dict[str, Any], limit: int = 60) -> list[str]:
 def _cell(column: dict[str, Any], value: Any) -> str:
     if value is None:
         return "-"
+    if column["key"] == "missing":  # engine: status only; the reasons are counted above
+        return re.sub(r"([\w.-]+): (\w+): [^;]*", r"\1 \2", str(value)) or "-"
     kind, digits = column["type"], column.get("digits", 2)
     if kind == "ratio":
         return f"{value:.{digits}f}x"

@@ -222,9 +222,12 @@ def variant_table(cells: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
     return table(columns, view, energy=has_energy, fidelity=has_fidelity)
 
 
-def engine_table(cells: pd.DataFrame) -> dict[str, Any]:
-    """Per model + variant + device: every engine's central figure side by side, the fastest,
-    and whether it wins beyond noise (its CI95 high below the runner-up's CI95 low)."""
+def engine_table(cells: pd.DataFrame, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Per model + variant + device: every engine's central figure side by side, the fastest
+    (``best``: the page marks its cell), and whether it wins beyond noise (its CI95 high below
+    the runner-up's CI95 low). An engine that measured somewhere in the run but not in a row
+    is named in that row's "not measured" with its status and reason (from ``frame``), so a
+    missing figure is never just a blank."""
     key = ["model", "variant", "device", "abi", "governor", "threads"]
     engines = sorted(cells["engine"].unique())
     wide = cells.pivot_table(index=key, columns="engine", values="central_ms", aggfunc="min",
@@ -239,6 +242,7 @@ def engine_table(cells: pd.DataFrame) -> dict[str, Any]:
     wide["margin"] = _same_kind_ratio(wide["next_central_ms"], wide["central_ms"],
                                       wide["central_kind"] == wide["next_central_kind"])
     wide["clear"] = beyond_noise(wide)
+    wide["missing"] = _not_measured(wide, engines, frame)
     wide = wide.rename(columns={e: f"engine:{e}" for e in engines})
     columns = [col("model", "model", filter=True), col("variant", "variant", filter=True),
                col("device", "device", filter=True), col("abi", "ABI", filter=True),
@@ -250,8 +254,39 @@ def engine_table(cells: pd.DataFrame) -> dict[str, Any]:
                 col("engine", "fastest", filter=True),
                 col("margin", "runner-up slower by", "ratio", 2),
                 col("clear", "beyond noise?", filter=True,
-                    title="fastest CI95 high < runner-up CI95 low; tool summaries have no CI")]
-    return table(columns, wide.sort_values(key[:4]), engines=engines)
+                    title="fastest CI95 high < runner-up CI95 low; tool summaries have no CI"),
+                col("missing", "not measured",
+                    title="engines of this run with no figure in this row, with why (the "
+                          "compatibility matrix has every reason in full)")]
+    return table(columns, wide.sort_values(key[:4]), engines=engines,
+                 best={"key": "engine", "prefix": "engine:"})
+
+
+REASON_CHARS = 60
+
+
+def _not_measured(wide: pd.DataFrame, engines: list[str], frame: pd.DataFrame | None) -> list[str]:
+    """Per row: '<engine>: <status>: <reason>' for each engine column left empty. The reason is
+    the worst non-ok latency record's of that model x variant x device (any ABI: an unsupported
+    cell often has none), cut to REASON_CHARS."""
+    why: dict[tuple, str] = {}
+    if frame is not None and len(frame):
+        status = np.asarray(frame["status"], dtype=object)
+        suite = np.asarray(frame["suite"], dtype=object)
+        bad = frame[(status != "ok") & (suite != "compat")].drop_duplicates(
+            ["model", "variant", "device", "engine"])
+        for r in bad[["model", "variant", "device", "engine", "status", "reason"]].itertuples():
+            text = str(r.reason or "")
+            text = text if len(text) <= REASON_CHARS else text[:REASON_CHARS - 1] + "…"
+            why.setdefault((r.model, r.variant, r.device, r.engine), f"{r.status}: {text}")
+    out = []
+    values = wide[engines].to_numpy()
+    for row, (model, variant, device) in zip(values, wide[["model", "variant", "device"]]
+                                             .itertuples(index=False)):
+        gaps = [f"{e}: {why.get((model, variant, device, e), 'not in this run')}"
+                for e, v in zip(engines, row) if pd.isna(v)]
+        out.append("; ".join(gaps))
+    return out
 
 
 def best_table(cells: pd.DataFrame) -> dict[str, Any]:

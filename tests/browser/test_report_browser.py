@@ -223,3 +223,39 @@ def test_tool_summary_row_and_unchecked_outputs_are_marked(browser, hostile_run)
     assert unchecked.count() == 1 and "output not checked" in unchecked.get_attribute("title")
     assert page.locator("#compat .legend", has_text="ran, output not checked").count() == 1
     assert problems == [] and dialogs == []
+
+
+def test_latency_by_engine_and_size_vs_latency_charts_render(browser, real_run, hostile_run,
+                                                             tmp_path):
+    """Issue 19 item 5: per model and device, grouped latency bars (with whiskers) and the
+    size-vs-latency Pareto; a phone tool's mean is labelled on its bar."""
+    page, problems, dialogs = open_report(browser, real_run / "report.html")
+    section = page.locator("#charts")
+    section.scroll_into_view_if_needed()
+    bars_charts = section.locator("svg.chart", has_text="latency by variant and engine: ")
+    pareto = section.locator("svg.chart", has_text="size vs latency: ")
+    assert bars_charts.count() == 2 and pareto.count() == 2   # ppocr_cls and face_landmark, host
+    for chart in bars_charts.all() + pareto.all():
+        box = chart.bounding_box()
+        assert box["width"] > 200 and box["height"] > 200, box
+    bars = section.locator("rect.bar")
+    assert bars.count() >= 6                                  # fp32 + int8 x engines
+    assert all(bars.nth(i).bounding_box()["height"] > 0 for i in range(bars.count()))
+    assert section.locator("path.whisker").count() >= 1
+    assert pareto.first.locator("circle.pt.front").count() >= 1
+    assert page.locator("nav a[href='#charts']").count() == 1
+    # the engine table marks each row's fastest engine (issue 19 item 4)
+    engines = page.locator(".etable[data-table=engines] tbody tr.row")
+    assert engines.count() >= 2
+    assert page.locator(".etable[data-table=engines] td.best").count() == engines.count()
+    section.screenshot(path=str(tmp_path / "charts.png"))
+    assert (tmp_path / "charts.png").stat().st_size > 10_000
+    assert problems == [] and dialogs == []
+
+    page, problems, dialogs = open_report(browser, hostile_run / "report.html")
+    phone = page.locator("#charts svg.chart", has_text="on phone-1")
+    assert phone.count() == 1                                  # one tool cell: bars, no Pareto
+    assert phone.locator("rect.bar.tool").bounding_box()["height"] > 0
+    assert phone.locator("text.bar-note").text_content() == "mean"
+    assert phone.locator("path.whisker.tool").count() == 1    # its min–max
+    assert problems == [] and dialogs == []

@@ -103,6 +103,24 @@ def test_engine_table_puts_engines_side_by_side(seed_model):
     assert "engine:coreml" not in fp32                             # unsupported everywhere
 
 
+def test_engine_table_names_each_missing_engine_with_why_and_marks_the_fastest(tmp_path):
+    from harness.report.summary import text_table
+
+    long = "ncnn's INT8 tools (ncnn2table, ncnn2int8) are not shipped in the ncnn wheel " * 2
+    model = build_model(write_run(tmp_path / "r", [
+        rec("fp32", "tflite", 100, (95, 105)), rec("fp32", "ncnn", 80, (78, 82)),
+        rec("int8", "tflite", 60, (58, 62)),
+        rec("int8", "ncnn", status="unsupported", reason=long),
+        rec("fp32", "coreml", status="unsupported", reason="Core ML runs only on Apple devices")]))
+    assert model["tables"]["engines"]["best"] == {"key": "engine", "prefix": "engine:"}
+    fp32, int8 = rows(model, "engines", variant="fp32")[0], rows(model, "engines", variant="int8")[0]
+    assert fp32["missing"] == ""                 # coreml measured nowhere: no column, no gap
+    assert int8["engine:ncnn"] is None and int8["engine"] == "tflite"
+    assert int8["missing"] == "ncnn: unsupported: " + long[:59] + "…"
+    text = text_table(model["tables"]["engines"])
+    assert "80.000 *" in text[2] and "ncnn unsupported" in text[3] and "60.000 *" in text[3]
+
+
 def test_overlapping_cis_are_within_noise(tmp_path):
     close = [rec("int8", "tflite", 100, (95, 106)), rec("int8", "ncnn", 98, (94, 103))]
     model = build_model(write_run(tmp_path / "r", close))

@@ -95,6 +95,7 @@
     this.page = 0;
     this.open = {};
     this.text = null;
+    this.bestAt = spec.best ? this.cols.map(function (c) { return c.key; }).indexOf(spec.best.key) : -1;
     this.build();
     this.render();
   }
@@ -221,7 +222,14 @@
     for (var k = start; k < end; k++) {
       var r = idx[k];
       var tr = el("tr", {"class": "row", "tabindex": "0", "data-row": String(r), "aria-expanded": this.open[r] ? "true" : "false"});
-      this.visible.forEach(function (i) { tr.appendChild(cell(rows[r][i], self.cols[i])); });
+      this.visible.forEach(function (i) {
+        var td = tr.appendChild(cell(rows[r][i], self.cols[i]));
+        // a table that names a winner per row (engines: spec.best) marks the winner's cell
+        if (self.bestAt >= 0 && self.cols[i].key === self.spec.best.prefix + rows[r][self.bestAt]) {
+          td.className += " best";
+          td.title = "fastest";
+        }
+      });
       frag.appendChild(tr);
       if (this.open[r]) { frag.appendChild(this.detail(r)); }
     }

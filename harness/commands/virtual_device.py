@@ -35,6 +35,10 @@ def add_arguments(parser) -> None:
                         help="stop after this long without adb traffic (default 0: never)")
     parser.add_argument("--max-lifetime", type=float, default=0, metavar="SECONDS",
                         help="stop after this long in any case (default 0: never)")
+    parser.add_argument("--compute-sleep-ms", type=float, default=None, metavar="MS",
+                        help="BENCHMARK ONLY: tools compute nothing and sleep MS per iteration "
+                             "(labelled: getprop ro.edgelab.simulated has compute_sleep), so "
+                             "farm-scaling runs measure edgelab's orchestration, not host CPU")
     parser.add_argument("--list-profiles", action="store_true", help="list the profiles and exit")
 
 
@@ -48,7 +52,8 @@ def run(args) -> int:
         return 0
     device = VirtualDevice(args.profile, port=args.port, serial=args.serial, faults=args.fault,
                            page_size=args.page_size, idle_timeout_s=args.idle_timeout or None,
-                           max_lifetime_s=args.max_lifetime or None)
+                           max_lifetime_s=args.max_lifetime or None,
+                           compute_sleep_ms=args.compute_sleep_ms)
     device.start()
     # the first stdout line is the contract scripts and tests read the port from
     print(f"listening on 127.0.0.1:{device.port}", flush=True)

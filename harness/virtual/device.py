@@ -67,12 +67,18 @@ class Faults:
 class DeviceState:
     """What every connection and stream of one virtual phone shares."""
 
-    def __init__(self, profile: Profile, faults: Faults, serial: str, on_drop):
+    def __init__(self, profile: Profile, faults: Faults, serial: str, on_drop,
+                 compute_sleep_ms: float | None = None):
         self.profile, self.faults = profile, faults
+        self.compute_sleep_ms = compute_sleep_ms  # tools sleep instead of computing (labelled)
         self.fs = VirtualFS(profile, storage_full=faults.storage_full)
         self.physics = Physics(profile, self.fs)  # heat, throttling, battery: simulated
         self.fs.dynamic = self.physics.read
         self.props = {**profile.props, "ro.serialno": serial, "ro.boot.serialno": serial}
+        if compute_sleep_ms is not None:
+            from .computesleep import label_props
+
+            label_props(self.props, compute_sleep_ms)
         self.last_activity = time.monotonic()
         self.gone = False
         self.stalled = False  # `hang-after=N` reached: OPENs are taken and never answered
@@ -140,11 +146,14 @@ class VirtualDevice:
 
     def __init__(self, profile: str | Profile = "pixel8", port: int = 0, serial: str | None = None,
                  faults=(), page_size: int | None = None, idle_timeout_s: float | None = 900.0,
-                 max_lifetime_s: float | None = 3 * 3600.0):
+                 max_lifetime_s: float | None = 3 * 3600.0, compute_sleep_ms: float | None = None):
         if isinstance(profile, str):
             profile = load_profile(profile, page_size=page_size)
         self.profile = profile
         self.faults = Faults.parse(faults)
+        if compute_sleep_ms is not None and not compute_sleep_ms > 0:
+            raise UsageError(f"compute_sleep_ms {compute_sleep_ms!r}: give a positive number of ms")
+        self.compute_sleep_ms = compute_sleep_ms
         self.requested_port = port
         self.idle_timeout_s, self.max_lifetime_s = idle_timeout_s, max_lifetime_s
         self._serial = serial
@@ -179,7 +188,8 @@ class VirtualDevice:
         listener.settimeout(0.25)
         self._listener = listener
         serial = self._serial or f"VIRTUAL-{self.profile.name.upper()}-{self.port}"
-        self.state = DeviceState(self.profile, self.faults, serial, self._drop_connections)
+        self.state = DeviceState(self.profile, self.faults, serial, self._drop_connections,
+                                 self.compute_sleep_ms)
         self._started = time.monotonic()
         for target, name in ((self._accept_loop, "accept"), (self._watchdog, "watchdog")):
             thread = threading.Thread(target=target, name=f"virtual-adbd-{name}", daemon=True)

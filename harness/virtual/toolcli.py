@@ -62,6 +62,10 @@ def _g(value: float) -> str:
 
 def measure(shell, io, spec: dict) -> dict:
     """Run toolrun.py in a child; the real engine's own stderr (delegate notes) goes to ``io.err``."""
+    if shell.device.compute_sleep_ms is not None:  # a labelled benchmark phone: computesleep.py
+        from .computesleep import sleep_run
+
+        return sleep_run(shell, spec, shell.device.compute_sleep_ms)
     with tempfile.TemporaryDirectory(prefix="edgelab-toolrun-") as tmp:
         spec = {**spec, "result_path": os.path.join(tmp, "result.json")}
         spec_path = Path(tmp, "spec.json")

@@ -1,0 +1,137 @@
+"""Farm scaling: the same suite on 1, 2, 4 and 8 virtual phones, one xdist worker per phone.
+
+Each phone is a `python -m harness virtual-device` process behind one real adb server on a
+free loopback port (private HOME), started with ``--compute-sleep-ms`` (BENCHMARK ONLY, labelled on
+the phone: its tools sleep a fixed time per iteration instead of running an engine), because on a
+2-core host eight phones running real engines would measure the host's two cores, not edgelab.
+What is timed is one whole `pytest suites/ --device=<N phones> -n auto` run as a user starts it:
+discovery, deploy, cells, telemetry, collection, one report.
+
+Every phone runs the same cells, so N phones do N times the work of one: with perfect scaling
+t_N = t_1. Printed per N: wall time, cells, ``speedup = t1*N/tN`` (how many one-phone runs' worth
+of work per t_N) and ``efficiency = speedup / N``.
+
+    python benchmarks/farm_scale.py [--phones 1,2,4,8] [--sleep-ms 20] [--iterations 100]
+
+Last line: ``scaling_efficiency=<t1*N/tN / N for the largest N>``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_phone(sleep_ms: float) -> tuple[subprocess.Popen, str]:
+    phone = subprocess.Popen([sys.executable, "-m", "harness", "virtual-device", "--port", "0",
+                              "--compute-sleep-ms", str(sleep_ms), "--idle-timeout", "900",
+                              "--max-lifetime", "7200"], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    line = phone.stdout.readline().strip()  # "listening on 127.0.0.1:PORT"
+    if not line.startswith("listening on "):
+        phone.kill()
+        raise SystemExit(f"virtual phone did not start: {line!r}")
+    return phone, line.rpartition(" ")[2]
+
+
+def run_suite(serials: list[str], env: dict, report_dir: Path, args) -> tuple[float, int, dict]:
+    command = [sys.executable, "-m", "pytest", "suites/", "-n", "auto", "-q",
+               "-p", "no:cacheprovider", "--device=" + ",".join(serials),
+               "--model=" + args.models, "--variant=fp32", "--engine=onnxruntime,tflite",
+               f"--iterations={args.iterations}", "--warmup=5", "--cooldown=off",
+               "--edgelab-idle-window=0", "--edgelab-history=off",
+               "--report-dir", str(report_dir)]
+    start = time.perf_counter()
+    run = subprocess.run(command, cwd=REPO, env={**env, "EDGELAB_ADB_CONNECT": ",".join(serials)},
+                         capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - start
+    if run.returncode not in (0, 1):
+        raise SystemExit(f"suite run on {len(serials)} phones exited {run.returncode}:\n"
+                         f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+    run_dir = (report_dir / "latest").resolve()
+    records = [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines() if x]
+    planned = json.loads((run_dir / "run.json").read_text())["planned"]["cells"]
+    statuses: dict[str, int] = {}
+    for record in records:
+        statuses[record["status"]] = statuses.get(record["status"], 0) + 1
+    if len(records) != planned or {r["device"]["serial"] for r in records} != set(serials):
+        raise SystemExit(f"{len(serials)} phones: {len(records)} records for {planned} planned cells")
+    return wall, len(records), statuses
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--phones", default="1,2,4,8")
+    parser.add_argument("--sleep-ms", type=float, default=20.0,
+                        help="the phones' fixed per-iteration tool time (default 20)")
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--models", default="ppocr_cls,face_landmark")
+    args = parser.parse_args(argv)
+    counts = [int(n) for n in args.phones.split(",")]
+    if shutil.which("adb") is None:
+        raise SystemExit("farm_scale: the `adb` binary is missing (apt-get install -y adb)")
+    from harness.models.fetch import default_cache_dir
+
+    work = Path(tempfile.mkdtemp(prefix="edgelab-farm-scale-"))
+    port = free_port()
+    env = {**os.environ, "HOME": str(work / "home"), "ANDROID_ADB_SERVER_PORT": str(port),
+           "ANDROID_USER_HOME": str(work / "home" / ".android"),
+           "EDGELAB_ADB_SERVER": f"127.0.0.1:{port}", "EDGELAB_CACHE": str(work / "cache")}
+    for name in ("EDGELAB_ADB_START", "ANDROID_SERIAL", "ADB_VENDOR_KEYS"):
+        env.pop(name, None)
+    (work / "home").mkdir()
+    if (default_cache_dir() / "models").is_dir():  # models as `make` fetched them; no download
+        shutil.copytree(default_cache_dir() / "models", work / "cache" / "models")
+    phones: list[subprocess.Popen] = []
+    subprocess.run(["adb", "-P", str(port), "start-server"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    try:
+        serials = []
+        for _ in range(max(counts)):
+            process, serial = start_phone(args.sleep_ms)
+            phones.append(process)
+            serials.append(serial)
+        walls: dict[int, float] = {}
+        print(f"# {os.cpu_count()} host cores, load average {os.getloadavg()[0]:.2f} at start; "
+              f"phones sleep {args.sleep_ms:g} ms per tool iteration (compute_sleep)", flush=True)
+        for n in counts:
+            wall, cells, statuses = run_suite(serials[:n], env, work / f"reports-{n}", args)
+            walls[n] = wall
+            speedup = walls[counts[0]] * n / wall
+            print(f"phones={n} wall_s={wall:.1f} cells={cells} statuses={statuses} "
+                  f"speedup={speedup:.2f} efficiency={speedup / n:.2f} "
+                  f"load1={os.getloadavg()[0]:.2f}", flush=True)
+        largest = counts[-1]
+        print(f"scaling_efficiency={walls[counts[0]] * largest / walls[largest] / largest:.2f}")
+    finally:
+        for process in phones:
+            process.terminate()
+        for process in phones:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        subprocess.run(["adb", "-P", str(port), "kill-server"], env=env, capture_output=True,
+                       timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     # (energy per inference); taken only where power is read (phones, hosts with RAPL)
     "idle_window_s": 1.0,
     "power_window_s": 1.0,
+    # a phone another edgelab process holds (devices/lease.py): wait this long, then its cells
+    # are infra_error naming the holder
+    "lease_wait_s": 0.0,
     "report_dir": "reports",
     # run history (SQLite, docs/gating.md "Nightly history"): "" = <report_dir>/history.sqlite,
     # "off" = none
@@ -313,6 +316,7 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "cooldown_status_max": (parse_thermal_status, "a thermal status 0..6 (0 NONE)"),
     "cooldown_timeout_s": (parse_seconds, "a number of seconds >= 0 (0: read once, never wait)"),
     "idle_window_s": (parse_seconds, "a number of seconds >= 0 (0: no idle window)"),
+    "lease_wait_s": (parse_seconds, "a number of seconds >= 0 (0: do not wait for a busy phone)"),
     "power_window_s": (parse_seconds, "a number of seconds >= 0 (0: never raise a phone's "
                                       "iterations for power)"),
     "report_dir": (_path_text, "a directory path (string)"),
@@ -426,6 +430,7 @@ class RunConfig:
     threads: int = DEFAULTS["threads"]
     timeout_s: float = DEFAULTS["timeout_s"]
     idle_window_s: float = DEFAULTS["idle_window_s"]
+    lease_wait_s: float = DEFAULTS["lease_wait_s"]
     power_window_s: float = DEFAULTS["power_window_s"]
     iterations_given: bool = False  # --iterations on the command line: kept as asked, never raised
     report_dir: Path = Path("reports")
@@ -517,6 +522,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         threads=pick("edgelab_threads", "threads"),
         timeout_s=pick("edgelab_timeout", "timeout_s"),
         idle_window_s=pick("edgelab_idle_window", "idle_window_s"),
+        lease_wait_s=pick("edgelab_lease_wait", "lease_wait_s"),
         power_window_s=lab["power_window_s"],
         report_dir=under_root(pick("edgelab_report_dir", "report_dir")),
         manifest=under_root(pick("edgelab_manifest", "manifest")),

@@ -95,6 +95,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the device at rest before each latency cell, subtracted from its power for "
              "energy per inference (default 1; 0: none; taken only where power is read: "
              "phones, hosts with RAPL; see docs/telemetry.md)")
+    add("--lease-wait", dest="edgelab_lease_wait", type=cfg.parse_seconds, default=None,
+        metavar="SECONDS",
+        help="a phone another edgelab process holds (one process per phone on a host, lease "
+             "files in $EDGELAB_LEASE_DIR): wait this long for it, then its cells are "
+             "infra_error naming the holder (default 0; [tool.edgelab] lease_wait_s)")
     add("--edgelab-manifest", dest="edgelab_manifest", default=None, metavar="PATH",
         help="model manifest (default models/manifest.toml)")
     add("--edgelab-cache", dest="edgelab_cache", default=None, metavar="DIR",

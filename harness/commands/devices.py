@@ -44,8 +44,14 @@ def run(args) -> int:
             entry["engines"] = engine_readiness(entry["profile"]["abis"], info.virtual)
         entries.append(entry)
     pending = journal.pending()
+    from ..devices import lease
+
+    held = {h.get("device"): h for h in lease.holders()}  # who uses which phone right now
+    for entry in entries:
+        if entry["id"] in held:
+            entry["lease"] = held[entry["id"]]
     if args.json:
-        print(json.dumps({"devices": entries, "notes": notes,
+        print(json.dumps({"devices": entries, "notes": notes, "leases": list(held.values()),
                           "journals": [{"path": str(p), **data} for p, data in pending]},
                          indent=2, default=str))
         return 0
@@ -58,6 +64,8 @@ def run(args) -> int:
               f"{'  [' + abis + ']' if abis else ''}{matched}")
         if e.get("profile_error"):
             print(f"{'':<24} probe failed: {e['profile_error']}")
+        if e.get("lease"):
+            print(f"{'':<24} in use by {lease.describe(e['lease'])}")
         for engine, ready in e.get("engines", {}).items():
             where = f" {ready['abi']}" if ready.get("abi") else ""
             print(f"{'':<24} {engine:<12} {ready['state']}{where}: {ready['detail']}")

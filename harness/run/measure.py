@@ -45,6 +45,8 @@ class CellRunner:
         self.model_paths = model_paths
         self.store = store
         self._devices: dict[str, Any] = {}
+        self._leases: dict[str, Any] = {}  # device id -> devices.lease.Lease (phones only)
+        self._lease_refused: set[str] = set()  # waited once in vain: later cells do not wait
         self.governors = GovernorHolder()  # one applied governor per device, see governors.py
         self.cooldown = CooldownGate(getattr(config, "cooldown", None) or {}, config.timeout_s)
         self.samplers = DeviceSamplers(config.idle_window_s)  # one per device, see sampling.py
@@ -62,6 +64,7 @@ class CellRunner:
         if case.device.state != "device":
             raise InfraError(f"device {case.device.id} is {case.device.state}",
                              serial=case.device.serial, fix=STATE_FIXES.get(case.device.state))
+        self._take_lease(case)
         if case.device.id not in self._devices:
             # opened once per process, so what a device learns lives here: its probe, its push
             # cache, whether it hung (devices/hang.py). Per process is enough: with xdist all
@@ -69,6 +72,23 @@ class CellRunner:
             self._devices[case.device.id] = open_device(case.device,
                                                         timeout_s=self.config.timeout_s)
         return self._devices[case.device.id]
+
+    def _take_lease(self, case: BenchCase) -> None:
+        """One edgelab process per phone on this host (devices/lease.py): DeviceBusy names the
+        holder. Held until the device's cells end (release), the process's end frees it too."""
+        from ..devices.lease import LEASED_KINDS, DeviceBusy, Lease
+
+        if case.device.kind not in LEASED_KINDS:
+            return
+        if case.device.id not in self._leases:
+            self._leases[case.device.id] = Lease(case.device.id)
+        lease = self._leases[case.device.id]
+        wait = 0.0 if case.device.id in self._lease_refused else self.config.lease_wait_s
+        try:
+            lease.acquire(wait, self.config.run_id)
+        except DeviceBusy:
+            self._lease_refused.add(case.device.id)
+            raise
 
     def run(self, case: BenchCase, suite: str, settings: RunSettings, test_id: str,
             repeat: dict[str, int] | None = None) -> Measurement:
@@ -134,7 +154,11 @@ class CellRunner:
         """Restore the device's governors (its cells ended), or every device's (session end),
         and stop its sampler; the problems, one line each."""
         self.samplers.stop(device_id)
-        return self.governors.release(device_id)
+        problems = self.governors.release(device_id)
+        for lease_id, lease in self._leases.items():  # governors back first, then the phone
+            if device_id is None or lease_id == device_id:
+                lease.release()
+        return problems
 
     def _sampling(self, case: BenchCase, device, suite: str):
         """Telemetry around a latency cell (sampling.py); compat cells are not sampled."""

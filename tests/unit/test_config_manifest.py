@@ -58,7 +58,7 @@ def _lab(tmp_path, body: str):
     ("report_dir = 5", r"report_dir = 5: must be a directory path"),
     ("colour = 1", r"\[tool.edgelab\]: unknown key\(s\) \['colour'\]; valid: \['cooldown', "
                    r"'cooldown_max_c', 'cooldown_status_max', 'cooldown_timeout_s', 'devices', 'engines', "
-                   r"'fidelity', 'gate', 'governors', .*'iterations', 'manifest', 'min_time_s', "
+                   r"'fidelity', 'gate', 'governors', .*'iterations', 'lease_wait_s', 'manifest', 'min_time_s', "
                    r"'models', 'noise_cv'"),
     ('governors = ["performance", "power save"]',
      r'governors = \["performance", "power save"\]: must be a non-empty list of governor names'),

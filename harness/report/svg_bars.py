@@ -3,7 +3,9 @@ whiskers) and size vs latency (a Pareto scatter with fidelity failures marked). 
 svg.py (whose axes and grid these reuse): text escaped, colours from CSS classes, no script.
 
 A bar's whisker is what its figure has: the CI95 of a median, or for a phone tool's summary
-(no samples, so no CI) its min–max, drawn dashed, and the bar is hatched and labelled "mean".
+(no samples, so no CI) its min–max, drawn dashed (clipped with a caret when far off the
+bars); a tool-mean bar is pale, carries a ◆ at the mean (the latency table's mark) and the
+chart says "◆ tool mean".
 """
 from __future__ import annotations
 
@@ -31,13 +33,21 @@ def grouped_bars(groups: list[str], series: list[str], bars: list[dict[str, Any]
     """``bars``: {group, series, value, low, high, tool, failed, label}; a group per variant, a bar
     per engine in it (missing ones leave their slot empty so engines line up across groups)."""
     slot, gap, left, right, top, bottom = 16, 14, 56, 12, 28, 40
+    tools = any(b.get("tool") for b in bars)
+    note = "◆ tool mean · whiskers: min–max" if tools else ""
     # a group is as wide as its bars or its label (6 px a character at the tick font size)
     widths = [max(len(series) * slot, len(group) * 6 + 4) + gap for group in groups]
-    width = int(max(300, left + right + sum(widths), len(title) * 6.5 + 16))
+    width = int(max(300, left + right + sum(widths), len(title) * 6.5 + len(note) * 5.5 + 24))
     height = 260
-    values = [b["value"] for b in bars] + [b["high"] for b in bars if b.get("high") is not None]
-    ay = _Axis(0.0, max(values) * 1.08 if values else 1.0, height - bottom, top)
+    # the axis fits the bars and the CIs of medians; a tool's min–max can be far out (one slow
+    # iteration on a busy host), so it is clipped at the top with a caret, its value in the title
+    values = [b["value"] for b in bars] + [b["high"] for b in bars
+                                          if b.get("high") is not None and not b.get("tool")]
+    ay = _Axis(0.0, max(values) * (1.3 if tools else 1.08) if values else 1.0, height - bottom, top)
     out = _frame(width, height, title)
+    if note:
+        out.append(f'<text class="bar-note chart-note" x="{width - right}" y="16" '
+                   f'text-anchor="end">{note}</text>')
     for t in ay.ticks:
         y = ay(t)
         out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
@@ -66,20 +76,21 @@ def _bar(bar: dict[str, Any], x: float, w: float, ay: _Axis, zero: float, series
     parts = [f'<g class="bar-cell"><title>{escape(bar["label"])}</title>',
              f'<rect class="{cls}" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" '
              f'height="{max(zero - y, 0.5):.1f}"/>']
+    mid, top = x + w / 2, y
     if bar.get("low") is not None and bar.get("high") is not None:
-        mid, lo, hi = x + w / 2, ay(bar["low"]), ay(bar["high"])
+        lo, hi = ay(bar["low"]), ay(min(bar["high"], ay.high))
         dash = " tool" if bar.get("tool") else ""
         parts.append(f'<path class="whisker{dash}" d="M{mid:.1f},{lo:.1f}V{hi:.1f}'
                      f'M{mid - 3:.1f},{lo:.1f}h6M{mid - 3:.1f},{hi:.1f}h6"/>')
-    # notes go above the bar and its whisker: "mean" for a tool's own mean, ✗ for failed outputs
-    top = min(y, ay(bar["high"]) if bar.get("high") is not None else y) - 3
-    if bar.get("failed"):
-        parts.append(f'<text class="bar-fail" x="{x + w / 2:.1f}" y="{top:.1f}" '
+        if bar["high"] > ay.high:  # clipped: a caret says the max is off the chart
+            parts.append(f'<path class="whisker-clip" d="M{mid - 3:.1f},{hi + 4:.1f}'
+                         f'L{mid:.1f},{hi:.1f}L{mid + 3:.1f},{hi + 4:.1f}"/>')
+        top = min(top, hi)
+    if bar.get("tool"):  # the tool's own mean, not a median: a diamond, as in the latency table
+        parts.append(f'<path class="mean-mark" d="M{mid:.1f},{y - 4:.1f}l4,4l-4,4l-4,-4z"/>')
+    if bar.get("failed"):  # ✗ above the bar and its whisker: outputs failed their check
+        parts.append(f'<text class="bar-fail" x="{mid:.1f}" y="{top - 3:.1f}" '
                      f'text-anchor="middle">✗</text>')
-        top -= 11
-    if bar.get("tool"):
-        parts.append(f'<text class="bar-note" x="{x + w / 2:.1f}" y="{top:.1f}" '
-                     f'text-anchor="middle">mean</text>')
     return "".join(parts) + "</g>"
 
 

@@ -228,7 +228,7 @@ def test_tool_summary_row_and_unchecked_outputs_are_marked(browser, hostile_run)
 def test_latency_by_engine_and_size_vs_latency_charts_render(browser, real_run, hostile_run,
                                                              tmp_path):
     """Issue 19 item 5: per model and device, grouped latency bars (with whiskers) and the
-    size-vs-latency Pareto; a phone tool's mean is labelled on its bar."""
+    size-vs-latency Pareto; a phone tool's mean is marked ◆ on its bar and the chart says so."""
     page, problems, dialogs = open_report(browser, real_run / "report.html")
     section = page.locator("#charts")
     section.scroll_into_view_if_needed()
@@ -256,6 +256,7 @@ def test_latency_by_engine_and_size_vs_latency_charts_render(browser, real_run, 
     phone = page.locator("#charts svg.chart", has_text="on phone-1")
     assert phone.count() == 1                                  # one tool cell: bars, no Pareto
     assert phone.locator("rect.bar.tool").bounding_box()["height"] > 0
-    assert phone.locator("text.bar-note").text_content() == "mean"
+    assert phone.locator("path.mean-mark").bounding_box()["width"] > 0   # ◆ at the tool mean
+    assert phone.locator("text.chart-note").text_content() == "◆ tool mean · whiskers: min–max"
     assert phone.locator("path.whisker.tool").count() == 1    # its min–max
     assert problems == [] and dialogs == []

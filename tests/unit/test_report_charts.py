@@ -42,14 +42,15 @@ def test_one_chart_pair_per_model_and_device(tmp_path):
     assert "int8 ncnn: 4 ms (median), CI95 3.9–4.1 ms; outputs: drifted" in bars
     assert bars.count('class="bar-fail"') == 1          # ✗ over the drifted int8 ncnn bar
     assert 'class="bar s0 failed"' in bars
-    assert "mean</text>" not in bars                    # host figures are medians
+    assert "mean-mark" not in bars and "tool mean" not in bars   # host figures are medians
 
 
 def test_tool_mean_bars_are_labelled_with_min_max_whiskers(tmp_path):
     phone = build_model(write_run(tmp_path / "run", _records()))["charts"]["figures"][1]
     bars = str(phone["latency"])
     assert 'class="bar s1 tool"' in bars and 'class="whisker tool"' in bars
-    assert ">mean</text>" in bars and "min–max 27–36 ms" in bars and "(tool mean)" in bars
+    assert bars.count('class="mean-mark"') == 1 and ">◆ tool mean · whiskers: min–max<" in bars
+    assert "min–max 27–36 ms" in bars and "(tool mean)" in bars
     assert phone["pareto"] is None                      # one point is no trade-off
 
 
@@ -77,3 +78,17 @@ def test_no_latency_no_charts(tmp_path):
     charts = build_model(write_run(tmp_path / "run", [
         rec(status="unsupported", reason="no converter", engine="tflite")]))["charts"]
     assert charts == {"present": False, "figures": []}
+
+
+def test_a_far_tool_max_is_clipped_with_a_caret_not_squashing_the_bars():
+    from harness.report.svg_bars import grouped_bars
+
+    bars = [{"group": "fp32", "series": "ncnn", "value": 2.0, "low": 1.5, "high": 90.0,
+             "tool": True, "failed": False, "label": "fp32 ncnn"},
+            {"group": "fp32", "series": "mnn", "value": 2.5, "low": 2.0, "high": 3.0,
+             "tool": True, "failed": False, "label": "fp32 mnn"}]
+    svg = str(grouped_bars(["fp32"], ["mnn", "ncnn"], bars, "t", {"mnn": 0, "ncnn": 1}))
+    ticks = [float(t) for t in re.findall(r'class="tick" x="[\d.]+" y="[\d.]+" '
+                                         r'text-anchor="end">([\d.]+)<', svg)]
+    assert max(ticks) < 10                               # the axis fits the bars, not the 90
+    assert svg.count('class="whisker-clip"') == 1        # only the clipped one has a caret

@@ -9,6 +9,9 @@ and carry power; a few records carry thermal traces). Records go through ``Measu
 are exactly what the harness writes. Only ``write_report`` is timed: the records file is written
 before the clock starts, and parsing it is part of the timed build.
 
+The run folder is what a session leaves: results.jsonl plus the columnar parts its writers keep
+(harness/results/columnar.py); `--no-columnar` times decoding the JSON lines instead.
+
 The LAST line printed is ``report_seconds=<s> report_bytes=<n>`` (CI greps it).
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.results.schema import Measurement  # noqa: E402
 from harness.results.stats import LatencyStats  # noqa: E402
 from harness.report.write import write_report  # noqa: E402
+from harness.results.columnar import ColumnarJournal  # noqa: E402
 
 MODELS = {"mobilenet_v2": 14.0, "ppocr_det": 31.0, "ppocr_cls": 2.1, "face_landmark": 1.8,
           "silero_vad": 0.9, "yolo_nano": 48.0}
@@ -129,15 +133,32 @@ def synthetic_records(total: int, seed: int = 7):
         rep += 1
 
 
-def write_run(run_dir: Path, total: int) -> None:
+def write_run(run_dir: Path, total: int, columnar: bool = True) -> float:
+    """The run folder a session leaves: results.jsonl and (as RunStore.append keeps it while the
+    run goes on) its columnar parts. Returns the seconds the columnar copy cost the writers."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "results.jsonl", "w", encoding="utf-8") as fh:
+    journal = ColumnarJournal(run_dir)
+    spent = 0.0
+    with open(run_dir / "results.jsonl", "wb") as fh:
         for data in synthetic_records(total):
-            fh.write(json.dumps(data, separators=(",", ":")) + "\n")
+            line = (json.dumps(data, separators=(",", ":")) + "\n").encode()
+            offset = fh.tell()
+            fh.write(line)
+            if columnar:
+                start = time.perf_counter()
+                journal.add(line, offset)
+                spent += time.perf_counter() - start
+        fh.flush()
+        start = time.perf_counter()
+        journal.flush()
+        spent += time.perf_counter() - start
+    if journal.disabled:
+        raise SystemExit(f"columnar copy not written: {journal.disabled}")
     info = {"run_id": RUN_ID, "started": "2026-01-01T00:00:00+00:00",
             "environment": {"python": sys.version.split()[0], "edgelab": "synthetic"},
             "engines": {name: "1.0" for name in ENGINES}, "notes": ["synthetic scale test"]}
     (run_dir / "run.json").write_text(json.dumps(info))
+    return spent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,14 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, default=None,
                         help="write the run here and keep it; reused if it already holds one")
+    parser.add_argument("--no-columnar", action="store_true",
+                        help="no columnar copy: time the report decoding results.jsonl itself")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.keep or Path(tmp) / RUN_ID
         if not (run_dir / "results.jsonl").is_file():
-            write_run(run_dir, args.records)
+            spent = write_run(run_dir, args.records, columnar=not args.no_columnar)
+            print(f"columnar_copy_seconds={spent:.2f} (spread over the run, in the writers: "
+                  f"{spent / args.records * 1e6:.0f} us per record)")
         size_in = (run_dir / "results.jsonl").stat().st_size
         lines = sum(1 for _ in open(run_dir / "results.jsonl", "rb"))
-        print(f"records={lines} results_bytes={size_in}")
+        parts = sorted((run_dir / "columnar").glob("*.parquet"))
+        print(f"records={lines} results_bytes={size_in} columnar_parts={len(parts)} "
+              f"columnar_bytes={sum(p.stat().st_size for p in parts)}")
         start = time.perf_counter()
         out = write_report(run_dir)
         seconds = time.perf_counter() - start

@@ -303,6 +303,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         term.finishing = True  # a SIGTERM from now on must not cut the report short
     _release_devices(config)  # governors back first, before a report that may take a while
     config.stash[SESSION_KEY].runner.fidelity.close()
+    config.stash[SESSION_KEY].store.close()  # this process's columnar part, before the report
     if hasattr(config, "workerinput"):
         return
     from .run.finish import end_run

@@ -39,7 +39,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], RecordTable]:
                          f"reports/latest")
     with open(results, "rb") as fh:
         data = fh.read()
-    return read_info(run_dir), decode(data, str(results))
+    return read_info(run_dir), decode(data, str(results), run_dir)
 
 
 @contextlib.contextmanager
@@ -81,12 +81,22 @@ def _estimate_lines(data: bytes, end: int) -> int:
     return lines if probe == end else lines * end // probe
 
 
-def decode(data: bytes, source: str) -> RecordTable:
-    """All records of a results.jsonl file's bytes (trailing blank lines ignored)."""
+def decode(data: bytes, source: str, run_dir: Path | None = None) -> RecordTable:
+    """All records of a results.jsonl file's bytes (trailing blank lines ignored). With the run's
+    folder, the ranges its columnar parts hold verbatim are taken from them (results/columnar.py)."""
     end = len(data)
     while end and data[end - 1] in b" \t\r\n":  # not rstrip(): that copies the whole file
         end -= 1
     with no_cyclic_gc():
+        if run_dir is not None:
+            from ..results.columnar import covered_chunks
+
+            def decode_range(start: int, stop: int, first: int, total: int) -> dict[str, Any]:
+                return _frame.chunk(memoryview(data)[start:stop], first, total, source)
+
+            chunks = covered_chunks(run_dir, data, end, decode_range)
+            if chunks is not None:
+                return _frame.merge(chunks)
         workers = _workers(_estimate_lines(data, end))
         if workers == 1:
             total = data.count(b"\n", 0, end) + 1 if end else 0

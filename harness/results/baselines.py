@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import UsageError
+from .columnar import COLUMNAR_DIR
 from .store import RESULTS_FILE
 
 BASELINES = "baselines"
@@ -73,6 +74,9 @@ def save(run_dir: Path, report_dir: Path, name: str) -> Path:
     for item in sorted(Path(run_dir).iterdir()):
         if item.is_file() and not item.is_symlink() and not item.name.startswith("."):
             shutil.copy2(item, staging / item.name)
+        elif item.name == COLUMNAR_DIR and item.is_dir():  # gating a farm-sized baseline reads it
+            shutil.copytree(item, staging / item.name,
+                            ignore=shutil.ignore_patterns(".*"))
     old = folder / f".{name}.replaced-{os.getpid()}"
     if target.exists():
         os.replace(target, old)

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Callable
 
+from .columnar import ColumnarJournal
 from .schema import Measurement
 
 RESULTS_FILE = "results.jsonl"
@@ -39,6 +40,7 @@ class RunStore:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
         self.results_path = self.run_dir / RESULTS_FILE
+        self.columnar = ColumnarJournal(self.run_dir)  # the report's fast copy (columnar.py)
 
     def create(self) -> "RunStore":
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -54,12 +56,19 @@ class RunStore:
             try:
                 os.write(fd, line)
                 os.fsync(fd)
+                # O_APPEND put the line at the end: the descriptor now points just past it
+                offset = os.lseek(fd, 0, os.SEEK_CUR) - len(line)
             finally:
                 os.close(fd)
+            self.columnar.add(line, offset)
         finally:
             _appending = False
             while _after_append:
                 _after_append.pop(0)()
+
+    def close(self) -> None:
+        """This process writes no more records: its columnar part goes to disk."""
+        self.columnar.flush()
 
     def write_run_info(self, info: dict[str, Any]) -> None:
         atomic_write_text(self.run_dir / RUN_FILE, json.dumps(info, indent=2, default=str) + "\n")

@@ -26,14 +26,24 @@ VARIANT_ORDER = ("fp32", "fp16", "int8", "int8-dynamic", "int8-weight")
 def chart_section(cells: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
     if cells.empty:
         return {"present": False, "figures": []}
-    view = with_reference(cells, frame).reset_index(drop=True)
-    view["failed"] = drifted(view).to_numpy(dtype=bool)
-    engines = sorted(view["engine"].unique())
+    engines = sorted(cells["engine"].unique())
     classes = {e: i for i, e in enumerate(engines)}
-    groups = sorted(view.groupby(KEY, sort=True, dropna=False),
-                    key=lambda kv: (kv[0][0], -len(kv[1]), str(kv[0][1])))
+    # choose the groups first, then build only those (a farm run has hundreds of groups and only
+    # MAX_CHARTS are drawn): each model's biggest groups, taken round-robin over the models so
+    # every model gets charts, shown model by model
+    sizes = cells.groupby(KEY, sort=True, dropna=False).size().reset_index(name="k")
+    sizes = sizes.assign(name=sizes["device"].astype(str)).sort_values(
+        ["model", "k", "name"], ascending=[True, False, True], kind="stable")
+    sizes["rank"] = sizes.groupby("model").cumcount()
+    chosen = sizes.sort_values(["rank", "model"], kind="stable").head(MAX_CHARTS)
+    chosen = chosen.sort_values(["model", "rank"], kind="stable")[KEY]
+    view = with_reference(cells.merge(chosen, on=KEY, how="inner"), frame).reset_index(drop=True)
+    view["failed"] = drifted(view).to_numpy(dtype=bool)
+    by_key = dict(iter(view.groupby(KEY, sort=False, dropna=False)))
+    groups = [(key, by_key[key]) for key in chosen.itertuples(index=False, name=None)
+              if key in by_key]
     figures = []
-    for key, part in groups[:MAX_CHARTS]:
+    for key, part in groups:
         model, device, abi, governor, threads = key
         where = f"{model} on {device}" + (f" ({abi})" if abi else "") + \
             (f" @ {governor}" if governor not in ("", "default") else "")
@@ -41,7 +51,7 @@ def chart_section(cells: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
         figures.append({"key": where, "latency": _bars(part, where, kind, classes),
                         "pareto": _pareto(part, where, kind, classes)})
     return {"present": True, "figures": figures, "legend": engines,
-            "total": len(groups), "shown": len(figures)}
+            "total": len(sizes), "shown": len(figures)}
 
 
 def _variants(part: pd.DataFrame) -> list[str]:

@@ -328,9 +328,11 @@ def readiness(device_abis: list[str], device_virtual: bool,
         registered = cache.by_abi(engine)
         try:
             if device_virtual and not any(t.virtual for t in registered.values()):
-                # what the run would use, without writing the stand-in file just to list it
-                usable = [a for a in ABI_PREFERENCE if a in device_abis or
-                          (a == "armeabi-v7a" and "armeabi" in device_abis)]
+                # what the run would use (ToolCache.stand_in), without writing the file
+                from ..virtual.tools import runnable_abis
+
+                runnable = runnable_abis(tuple(device_abis))
+                usable = [a for a in ABI_PREFERENCE if a in runnable]
                 if not usable:
                     raise Unsupported(f"no stand-in fits this {describe_abis(device_abis)}")
                 out[engine] = {"state": "stand-in", "abi": usable[0],

@@ -183,3 +183,20 @@ def test_virtual_tools_only_run_on_virtual_devices():
 def test_a_real_tool_beats_a_virtual_one_on_a_real_phone():
     tools = {"arm64-v8a": _tool("arm64-v8a", virtual=True), "armeabi-v7a": _tool("armeabi-v7a")}
     assert choose_tool("tflite", BOTH, tools, False).abi == "armeabi-v7a"
+
+
+def test_readiness_per_engine_is_what_a_run_would_choose(cache, tmp_path):
+    from harness.engines.tools import readiness
+
+    cache.add("tflite", "armeabi-v7a", _binary(tmp_path, "armeabi-v7a"))
+    real = readiness(BOTH, False, cache)
+    assert real["tflite"]["state"] == "ready" and real["tflite"]["abi"] == "armeabi-v7a"
+    assert real["tflite"]["detail"].startswith("sha256 ")
+    assert real["ncnn"] == {"state": "missing", "detail": (
+        "no benchncnn registered for ncnn; no prebuilt official build to fetch: build it as "
+        "tools/manifest.toml [ncnn] says, then run `python -m harness tools add ncnn arm64-v8a "
+        "PATH`")}
+    armv7 = readiness(ARMV7_ONLY, True, cache)  # virtual: built-in stand-ins, real builds unused
+    assert {e: (r["state"], r["abi"]) for e, r in armv7.items()} == {
+        e: ("stand-in", "armeabi-v7a") for e in ("tflite", "onnxruntime", "ncnn", "mnn")}
+    assert not (cache.root / "_stand-ins").exists()   # listing writes nothing

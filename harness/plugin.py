@@ -190,6 +190,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config):
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep one device's tests on one worker")
+    if getattr(config, "workerinput", {}).get("edgelab_loadgroup"):
+        config.option.loadgroup = True  # read by xdist's worker when it names items (run/workers.py)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "edgelab-xdist")
     if _wants_session(config):
@@ -229,6 +231,9 @@ class _XdistHooks:
     def pytest_configure_node(self, node) -> None:
         if SESSION_KEY in node.config.stash:
             node.workerinput["edgelab"] = node.config.stash[SESSION_KEY].to_workerinput()
+        # a worker re-parses the command line, where the loadgroup edgelab chose is absent:
+        # without this its items carry no "@group" and the controller spreads a phone's cells
+        node.workerinput["edgelab_loadgroup"] = node.config.option.dist == "loadgroup"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids) -> None:

@@ -42,6 +42,29 @@ def add_arguments(parser) -> None:
     parser.add_argument("--list-profiles", action="store_true", help="list the profiles and exit")
 
 
+def _control(device) -> None:
+    """Control lines on stdin while the phone runs: ``fault F [F...]`` replaces its faults,
+    ``fault clear`` clears them; each answered on stdout (``faults: ...`` or ``error: ...``).
+    End of stdin ends control, not the phone."""
+    from ..errors import UsageError
+
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] != "fault":
+            print(f"error: unknown control command {words[0]!r}; use: fault F [F...] | fault "
+                  f"clear", flush=True)
+            continue
+        try:
+            faults = device.set_faults([] if words[1:] == ["clear"] else words[1:])
+        except UsageError as exc:
+            print(f"error: {exc}", flush=True)
+            continue
+        active = {k: v for k, v in vars(faults).items() if v not in (None, False, 0, 0.0)}
+        print(f"faults: {active or 'none'}", flush=True)
+
+
 def run(args) -> int:
     from ..virtual import VirtualDevice, available_profiles, load_profile
 
@@ -61,6 +84,9 @@ def run(args) -> int:
     print(f"virtual {profile.model} ({profile.name}, {','.join(profile.abis)}); connect with: "
           f"adb connect {device.serial}", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: device.stop())
+    import threading
+
+    threading.Thread(target=_control, args=(device,), name="control", daemon=True).start()
     try:
         while not device.wait(0.5):
             pass

@@ -36,6 +36,7 @@ from ..config import DEFAULTS
 from ..errors import InfraError
 from .base import ExecResult
 from .hang import DeviceTimeout, Hang, HangGuard
+from .link import LinkGuard, is_vanished
 
 DEFAULT_SERVER = ("127.0.0.1", 5037)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -225,6 +226,7 @@ class AdbTransport:
         self.timeout_s = timeout_s
         self.quick_s = quick_timeout(timeout_s)
         self.guard = HangGuard(serial, hang)
+        self.link = LinkGuard(serial, self.address, self.quick_s)  # dropped off: link.py
         self._client = None
         self._device = None
         self._shell_v2: bool | None = None
@@ -244,6 +246,7 @@ class AdbTransport:
 
         label = label or Path(command.split(" ", 1)[0]).name
         self.guard.check(label)
+        self.link.check(label)
         self._adb()
         key = threading.get_ident()
         _IN_FLIGHT[key] = Call(self.serial, label, timeout, time.monotonic())
@@ -253,7 +256,10 @@ class AdbTransport:
         except (adbutils.AdbTimeout, TimeoutError) as exc:
             raise self.guard.trip(label, timeout, str(exc)) from exc
         except (adbutils.AdbError, OSError, EOFError) as exc:
-            raise wrap_adb_error(exc, self.serial, command) from exc
+            error = wrap_adb_error(exc, self.serial, command)
+            if is_vanished(exc):  # one bounded `adb reconnect offline`, then quarantine
+                error = self.link.on_vanished(error)
+            raise error from exc
         finally:
             _IN_FLIGHT.pop(key, None)
 

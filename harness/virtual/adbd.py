@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import socket
 import struct
 import threading
+import time
 
 A_SYNC, A_CNXN, A_OPEN, A_OKAY = 0x434E5953, 0x4E584E43, 0x4E45504F, 0x59414B4F
 A_CLSE, A_WRTE, A_AUTH, A_STLS = 0x45534C43, 0x45545257, 0x48545541, 0x534C5453
@@ -197,6 +199,9 @@ class AdbConnection:
 
     def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         message = pack(command, arg0, arg1, data)
+        latency = self.device.faults.latency_ms
+        if latency:  # `latency=MS`: a slow, jittery link (each message late, order kept)
+            time.sleep(latency / 1000.0 * random.uniform(0.5, 1.5))
         with self._send_lock:
             try:
                 self.sock.sendall(message)

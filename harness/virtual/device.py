@@ -31,7 +31,9 @@ FAULT_HELP = ("disconnect-after=N (drop the connection at the N+1th stream; the 
               "hang (shell commands are accepted, never answered), hang-after=N (from the N+1th "
               "stream on nothing is answered, not even the OPEN), hang=tools (tool binaries hang), "
               "storage-full (push fails, df shows 0 free), unauthorized (AUTH, never accepted), "
-              "offline (TCP accepted, no handshake)")
+              "offline (TCP accepted, no handshake), disconnect (the cable pulled now: "
+              "connections dropped and refused until the fault is cleared), latency=MS (a slow, "
+              "jittery link: every message leaves 0.5-1.5 x MS late)")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Faults:
     storage_full: bool = False
     unauthorized: bool = False
     offline: bool = False
+    disconnect: bool = False
+    latency_ms: float = 0.0
 
     @classmethod
     def parse(cls, items) -> "Faults":
@@ -55,9 +59,11 @@ class Faults:
             name, _, value = str(item).partition("=")
             if name in ("disconnect-after", "hang-after") and value.isdigit():
                 values[name.replace("-", "_")] = int(value)
+            elif name == "latency" and value.replace(".", "", 1).isdigit():
+                values["latency_ms"] = float(value)
             elif name == "hang" and value in ("", "all", "tools"):
                 values["hang_tools" if value == "tools" else "hang_all"] = True
-            elif name in ("storage-full", "unauthorized", "offline") and not value:
+            elif name in ("storage-full", "unauthorized", "offline", "disconnect") and not value:
                 values[name.replace("-", "_")] = True
             else:
                 raise UsageError(f"unknown fault {item!r}; valid: {FAULT_HELP}")
@@ -97,6 +103,21 @@ class DeviceState:
 
     def banner(self) -> str:
         return self.profile.banner(self.features)
+
+    def set_faults(self, faults: "Faults") -> None:
+        """Switch faults while the phone runs (VirtualDevice.set_faults): every connection and
+        stream reads ``self.faults`` when it acts, so the new set holds from the next message."""
+        with self._lock:
+            self.faults = faults
+            self.fs.storage_full = faults.storage_full
+            if faults.disconnect:
+                self.gone = True
+            elif self.faults.disconnect_after is None or self._opened <= faults.disconnect_after:
+                self.gone = False  # the cable is back
+            if faults.hang_after is None or self._opened <= faults.hang_after:
+                self.stalled = False
+        if faults.disconnect:
+            self._on_drop()
 
     def default_env(self) -> dict[str, str]:
         return {"PATH": PATH, "HOME": "/", "TMPDIR": "/data/local/tmp", "SHELL": "/system/bin/sh",
@@ -214,6 +235,17 @@ class VirtualDevice:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.stopped.wait(timeout)
+
+    def set_faults(self, faults=()) -> "Faults":
+        """Replace the phone's faults while it runs (``[]`` clears them): ``disconnect`` pulls
+        the cable now, ``storage-full`` fills the disk, ``hang=tools`` hangs the next tool run,
+        ``latency=MS`` slows the link; ``python -m harness virtual-device`` takes the same as
+        ``fault F...`` / ``fault clear`` lines on stdin."""
+        parsed = Faults.parse(faults)
+        self.faults = parsed
+        if self.state is not None:
+            self.state.set_faults(parsed)
+        return parsed
 
     def __enter__(self) -> "VirtualDevice":
         return self.start() if self._listener is None else self

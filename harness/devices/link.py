@@ -1,0 +1,107 @@
+"""A phone that dropped off adb mid-run: one bounded reconnect attempt, then quarantine.
+
+Farms lose phones: a cable, a USB hub, Wi-Fi adb, a phone that rebooted. When a call finds the
+device gone (adb: ``device offline``, ``device 'X' not found``, a closed connection), edgelab asks
+the phone's adb server once to ``reconnect offline`` (adb's own ``adb reconnect offline``; never a
+server restart, which would drop every other phone on that server) and waits a bounded time for
+the phone to be back in state ``device``. Back: the cell that saw the drop is ``infra_error``
+(its measurement was cut) and the next cells run. Not back, or gone a second time: the device is
+quarantined for the rest of the run, and every later call fails at once, so its remaining cells
+are ``infra_error`` records that cost no time, while the other devices finish. Like the hang
+breaker (hang.py) the state is per process, which holds all of one device's cells under xdist.
+"""
+from __future__ import annotations
+
+import time
+
+from ..errors import InfraError
+
+RECONNECT_FIX = ("reconnect the phone (cable, hub, `adb connect HOST:PORT` for network phones) and "
+                 "check `adb devices`; then run again")
+
+
+class DeviceQuarantined(InfraError):
+    """A call not made: the device dropped off earlier in this run and did not come back."""
+
+
+def is_vanished(exc: BaseException) -> bool:
+    """Whether an adb error says the device itself is gone (not a failing command)."""
+    from ..parsers import exec_failure
+
+    text = str(exc) or type(exc).__name__
+    kind = exec_failure.classify(text)["kind"]
+    low = text.lower()
+    return kind == "offline" or ("not found" in low and "device" in low) or \
+        kind == "unknown" and any(w in low for w in ("closed", "connection reset", "broken pipe",
+                                                      "eof", "no devices", "unknown data: b''"))
+
+
+def reconnect_offline(address: tuple[str, int], serial: str, bound_s: float) -> str | None:
+    """``adb reconnect offline`` on the device's server, then wait up to ``bound_s`` for
+    ``serial`` to be listed as ``device`` again. A network phone (serial HOST:PORT) whose
+    server has stopped retrying also gets one ``adb connect`` halfway through the wait.
+    Returns what brought it back, or None."""
+    from .adb_transport import bounded, make_client
+
+    client = make_client(address, socket_timeout=bound_s)
+    deadline = time.monotonic() + bound_s
+    try:
+        with bounded(client, bound_s), client.make_connection(timeout=bound_s) as conn:
+            conn.send_command("host:reconnect-offline")
+            conn.check_okay()
+            conn.read_string_block()
+    except Exception:
+        pass  # an older server without the service: the wait below still sees a comeback
+    connect_at = time.monotonic() + bound_s / 2
+    network = ":" in serial and serial.rpartition(":")[2].isdigit()
+    how = "`adb reconnect offline`"
+    while time.monotonic() < deadline:
+        try:
+            with bounded(client, bound_s):
+                states = {entry.serial: entry.state for entry in client.list()}
+                if states.get(serial) == "device":
+                    return how
+                if network and time.monotonic() >= connect_at:
+                    network = False  # once
+                    how = "`adb reconnect offline` then `adb connect`"
+                    client.connect(serial, timeout=max(1.0, deadline - time.monotonic()))
+        except Exception:
+            pass
+        time.sleep(0.25)
+    return None
+
+
+class LinkGuard:
+    """One device's reconnect-once-then-quarantine state."""
+
+    def __init__(self, serial: str, address: tuple[str, int], bound_s: float):
+        self.serial, self.address, self.bound_s = serial, address, bound_s
+        self.reconnected = False
+        self.quarantine: str | None = None
+
+    def check(self, command: str) -> None:
+        if self.quarantine is not None:
+            raise DeviceQuarantined(f"{self.quarantine}; its remaining cells were not attempted",
+                                    serial=self.serial, command=command, fix=RECONNECT_FIX)
+
+    def on_vanished(self, error: InfraError) -> InfraError:
+        """The error for the call that found the device gone, after the reconnect attempt."""
+        said = error.args[0] if error.args else str(error)  # without its own "(fix: ...)"
+        if self.reconnected:
+            self.quarantine = (f"device {self.serial} dropped off adb again after a reconnect: "
+                               f"quarantined for the rest of the run")
+            return DeviceQuarantined(f"{said}; {self.quarantine}", serial=self.serial,
+                                     command=error.command, fix=RECONNECT_FIX)
+        start = time.monotonic()
+        back = reconnect_offline(self.address, self.serial, self.bound_s)
+        took = time.monotonic() - start
+        if back:
+            self.reconnected = True
+            return InfraError(f"{said}; {back} brought it back after "
+                              f"{took:.1f} s: this cell is lost, the next ones run",
+                              serial=self.serial, command=error.command, fix=RECONNECT_FIX)
+        self.quarantine = (f"device {self.serial} dropped off adb and `adb reconnect offline` did "
+                           f"not bring it back within {self.bound_s:g} s: quarantined for the "
+                           f"rest of the run")
+        return DeviceQuarantined(f"{said}; {self.quarantine}", serial=self.serial,
+                                 command=error.command, fix=RECONNECT_FIX)

@@ -1,0 +1,101 @@
+"""Faults switched on virtual phones while a farm run goes on (issue 20, deliverable 5).
+
+The suites run as a user runs them (a pytest subprocess, `-n auto`, one worker per phone); the
+test watches results.jsonl and switches a phone's fault (VirtualDevice.set_faults) once that
+phone has recorded its first cell, so the fault lands mid-run. Every check ends with: each
+planned cell has its record (nothing lost), the other phones finished, the report was written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from android_fixtures import model_cache, models  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _records(report_dir: Path) -> list[dict]:
+    found = list(report_dir.glob("*/results.jsonl"))
+    if not found:
+        return []
+    return [json.loads(x) for x in found[0].read_text().splitlines() if x.strip()]
+
+
+def _when_first_record(report_dir: Path, serial: str, action, stop: threading.Event) -> None:
+    while not stop.is_set():
+        if any(r["device"]["serial"] == serial for r in _records(report_dir)):
+            action()
+            return
+        time.sleep(0.05)
+
+
+def run_farm(phones, adb_server, model_cache, tmp_path, triggers, extra=()):
+    """The suites on ``phones`` with ``triggers`` {serial: action} fired mid-run."""
+    env = {**os.environ, "EDGELAB_ADB_SERVER": f"127.0.0.1:{adb_server.port}",
+           "EDGELAB_CACHE": str(model_cache), "EDGELAB_LEASE_DIR": str(tmp_path / "leases")}
+    env.pop("EDGELAB_ADB_CONNECT", None)
+    env.pop("EDGELAB_ADB_START", None)
+    report_dir = tmp_path / "reports"
+    stop = threading.Event()
+    watchers = [threading.Thread(target=_when_first_record, args=(report_dir, s, a, stop),
+                                 daemon=True) for s, a in triggers.items()]
+    for watcher in watchers:
+        watcher.start()
+    try:
+        run = subprocess.run([sys.executable, "-m", "pytest", "suites/", "-n", "auto",
+                              "--device=" + ",".join(p.serial for p in phones),
+                              "--model=ppocr_cls,face_landmark", "--variant=fp32",
+                              "--engine=onnxruntime,tflite", "--iterations=150", "--warmup=1",
+                              "--cooldown=off", "--edgelab-idle-window=0",
+                              "--edgelab-history=off", "--report-dir", str(report_dir),
+                              "-p", "no:cacheprovider", "-q", "-rs", *extra],
+                             env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
+    finally:
+        stop.set()
+    run_dir = next(report_dir.glob("*/results.jsonl")).parent
+    planned = json.loads((run_dir / "run.json").read_text())["planned"]["cells"]
+    records = _records(report_dir)
+    assert len(records) == planned, (len(records), planned, run.stdout[-3000:])  # none lost
+    assert (run_dir / "report.html").is_file(), run.stdout[-3000:]
+    by_serial: dict[str, list[dict]] = {}
+    for record in records:
+        by_serial.setdefault(record["device"]["serial"], []).append(record)
+    return run, by_serial
+
+
+def test_disconnect_mid_run_reconnects_once_then_quarantines(virtual_phone, adb_server,
+                                                             model_cache, models, tmp_path):
+    gone = virtual_phone("pixel8", compute_sleep_ms=20)      # the cable stays pulled
+    blip = virtual_phone("pixel8", compute_sleep_ms=20)      # the cable is back within 1.5 s
+    fine = virtual_phone("mate20", compute_sleep_ms=20)
+
+    def short_blip():
+        blip.set_faults(["disconnect"])
+        threading.Timer(1.5, blip.set_faults, args=([],)).start()
+
+    run, by_serial = run_farm([gone, blip, fine], adb_server, model_cache, tmp_path, {
+        gone.serial: lambda: gone.set_faults(["disconnect"]), blip.serial: short_blip})
+    assert run.returncode in (0, 1), run.stdout[-3000:]
+
+    lost = [r for r in by_serial[gone.serial] if r["status"] == "infra_error"]
+    assert lost, [r["status"] for r in by_serial[gone.serial]]
+    assert "did not bring it back" in lost[0]["reason"] and "quarantined" in lost[0]["reason"]
+    assert all("quarantined" in r["reason"] for r in lost)
+    assert "adb" in lost[0]["reason"].split(";")[0]  # the call that found it gone
+    assert all("its remaining cells were not attempted" in r["reason"] for r in lost[1:])
+
+    cut = [r for r in by_serial[blip.serial] if r["status"] == "infra_error"]
+    assert len(cut) == 1 and "brought it back" in cut[0]["reason"], [r["reason"] for r in cut]
+    after = by_serial[blip.serial][by_serial[blip.serial].index(cut[0]) + 1:]
+    assert any(r["status"] == "ok" and r["suite"] == "latency" for r in after), \
+        [(r["suite"], r["status"]) for r in after]  # cells after the blip measured again
+
+    assert all(r["status"] in ("ok", "unsupported") for r in by_serial[fine.serial])

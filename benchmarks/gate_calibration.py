@@ -18,7 +18,10 @@ A/A: both runs from the same distribution; A/B: the current run's level times 1.
 
     python benchmarks/gate_calibration.py [--trials 800] [--seed 1] [--run-sd 0.01] [--iterations N]
 
-Also printed: each scenario's rates, what the serial-correlation allowance buys (the same
+Each comparison follows the gate's whole procedure: an inconclusive verdict measures the current
+side once more (another process), up to ``rechecks`` times (default 2, run/recheck.py).
+
+Also printed: each scenario's rates, the same without re-measuring (rechecks=0), what the serial-correlation allowance buys (the same
 samples ranked as if independent), larger between-process offsets (the gate cannot see those
 in one process per side: only repeats can), and 5 repeats per side (per-repeat medians ranked).
 Last line: ``false_positive_rate=<A/A regressed rate over the grid> power_10pct=<share of 10%
@@ -38,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness.config import DEFAULTS, read_pyproject_defaults  # noqa: E402
-from harness.results.gate import Sample, judge  # noqa: E402
+from harness.results.gate import Sample, judge, look_alpha  # noqa: E402
 from harness.results.gate_rules import GateRules  # noqa: E402
 
 MEDIAN_MS = 10.0
@@ -75,19 +78,30 @@ def one_run(rng: np.random.Generator, n: int, cv: float, pattern: str, run_sd: f
 
 
 def verdicts(rng, trials: int, n: int, cv: float, pattern: str, run_sd: float, slowdown: float,
-             settings, kind: str = "iterations", repeats: int = 1) -> dict[str, float]:
-    """Share of each verdict over ``trials`` comparisons of one scenario."""
+             settings, kind: str = "iterations", repeats: int = 1,
+             rechecks: int | None = None) -> dict[str, float]:
+    """Share of each verdict over ``trials`` comparisons of one scenario. As a pytest run with
+    ``--gate`` does (run/recheck.py), an inconclusive comparison measures the current side once
+    more (another whole run), up to ``rechecks`` times (default: the rules' own)."""
     rule, floor, alpha = settings.rules["latency"], settings.floors["latency"], settings.alpha
+    rechecks = settings.rechecks if rechecks is None else rechecks
     counts: dict[str, int] = {}
+
+    def sample(runs: list) -> Sample:
+        if kind == "repeats":  # per-repeat medians, as the gate ranks repeats
+            return Sample((tuple(float(np.median(r)) for r in runs),), "repeats")
+        return Sample(tuple(runs), kind)
+
     for _ in range(trials):
-        sides = []
-        for change in (0.0, slowdown):
-            runs = [one_run(rng, n, cv, pattern, run_sd, change) for _ in range(repeats)]
-            if kind == "repeats":  # per-repeat medians, as the gate ranks repeats
-                sides.append(Sample((tuple(float(np.median(r)) for r in runs),), "repeats"))
-            else:
-                sides.append(Sample(tuple(runs), kind))
-        name = judge("latency", rule, floor, alpha, *sides, run_cv=settings.run_cv).verdict
+        base = sample([one_run(rng, n, cv, pattern, run_sd) for _ in range(repeats)])
+        runs = [one_run(rng, n, cv, pattern, run_sd, slowdown) for _ in range(repeats)]
+        name = judge("latency", rule, floor, alpha, base, sample(runs), run_cv=settings.run_cv).verdict
+        for look in range(1, rechecks + 1):
+            if name != "inconclusive":
+                break
+            runs.append(one_run(rng, n, cv, pattern, run_sd, slowdown))
+            name = judge("latency", rule, floor, look_alpha(alpha, look), base, sample(runs),
+                         run_cv=settings.run_cv).verdict
         counts[name] = counts.get(name, 0) + 1
     return {k: v / trials for k, v in counts.items()}
 
@@ -155,6 +169,18 @@ def main() -> None:
             print(line(f"  {'A/A' if not slowdown else '+10%'} cv 5% {pattern} run SD {run_sd:.1%}",
                        verdicts(rng, max(args.trials // 4, 50), n, 0.05, pattern, run_sd,
                                 slowdown, settings, kind="repeats", repeats=5)))
+
+    print("\nwithout re-measuring inconclusive cells (rechecks=0), one process per side")
+    aa0, caught0 = [], []
+    for cv in CVS:
+        for pattern in PATTERNS:
+            rates = verdicts(rng, args.trials, n, cv, pattern, args.run_sd, 0.0, settings, rechecks=0)
+            aa0.append(rates.get("regressed", 0.0))
+    for pattern in PATTERNS:
+        rates = verdicts(rng, args.trials, n, 0.05, pattern, args.run_sd, 0.10, settings, rechecks=0)
+        caught0.append(rates.get("regressed", 0.0))
+        print(line(f"  +10% cv 5% {pattern}, rechecks 0", rates))
+    print(f"  rechecks=0: false_positive_rate={np.mean(aa0):.4f} power_10pct={np.mean(caught0):.3f}")
 
     fp, power = float(np.mean(aa)), float(np.mean(caught_10))
     print(f"\n{len(aa) * args.trials} A/A and {2 * len(aa) * args.trials} A/B comparisons in "

@@ -201,7 +201,8 @@ GATE_OPTION: dict[str, Any] = dict(
     help="fail when a cell regressed against the baseline (pytest: exit 8 after every cell "
          "ran; compare: exit 1): worse at alpha (one-sided Mann-Whitney U), by at least the "
          "rule and the floor. Alone: [tool.edgelab.gate] rules (default latency=median:5%%, "
-         "latency_floor_ms=0.05, alpha=0.01, run_cv=0.01); or overrides, e.g. "
+         "latency_floor_ms=0.05, alpha=0.01, run_cv=0.01, rechecks=2: an inconclusive cell is "
+         "measured again up to twice); or overrides, e.g. "
          "--gate \"latency=median:3%%,memory=peak:10%%\" (docs/gating.md)")
 
 

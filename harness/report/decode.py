@@ -93,7 +93,8 @@ class _Tool(Struct, frozen=True, gc=False):
 
 
 class _Repeat(Struct, frozen=True, gc=False):
-    of: F = None  # extra.repeat: this record is repeat index of ``of`` (run/bench.py)
+    of: F = None
+    recheck: F = None  # a re-measurement of an inconclusive cell (run/recheck.py): which one  # extra.repeat: this record is repeat index of ``of`` (run/bench.py)
 
 
 class _Extra(Struct, frozen=True, gc=False):
@@ -222,6 +223,8 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
         "fid_nme": fid["landmark_nme"], "fid_ok": fid["ok"],
         "_trace": [r.extra.trace for r in recs],
         "tool": [r.extra.tool.file if r.extra.tool else None for r in recs],
+        "recheck": np.array([r.extra.repeat.recheck if r.extra.repeat else None for r in recs],
+                            dtype=float),
         "repeat_of": np.array([r.extra.repeat.of if r.extra.repeat else None for r in recs],
                               dtype=float),
         "_samples": list(map(bytes, _get(recs, "samples_ms"))),

@@ -35,7 +35,7 @@ POWER_MW_KEYS = ("avg_power_mw", "mean_mw", "avg_mw", "power_mw")
 RECORD_FLAGS = ("cond_virtual", "charging", "noisy", "throttled", "hot_start")
 RECORD_NUMBERS = ("cond_threads", "temp_c", "other_cpu_pct", *LATENCY, "peak_rss_mb", "power_mw",
                   "energy_direct_mj", "fid_cosine", "fid_max_abs", "fid_agree", "fid_nme", "fid_ok",
-                  "repeat_of")
+                  "repeat_of", "recheck")
 
 
 @dataclass
@@ -112,6 +112,7 @@ def flatten(rec: dict) -> dict[str, Any]:
         "_trace": _dict(rec.get("extra")).get("trace"),
         "tool": _dict(_dict(rec.get("extra")).get("tool")).get("file"),
         "repeat_of": _num(_dict(_dict(rec.get("extra")).get("repeat")).get("of")),
+        "recheck": _num(_dict(_dict(rec.get("extra")).get("repeat")).get("recheck")),
         "_samples": _blob(values),
     }
     out.update({k: _num(lat.get(k)) for k in LATENCY})

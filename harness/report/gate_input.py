@@ -74,7 +74,7 @@ def _threads(value) -> str:
 
 
 RECORD_COLUMNS = ["charging", "throttled", "noisy", "noise_reason", "tool_summary", "central_ms",
-                  "mean_ms", "peak_rss_mb", "energy_mj"]
+                  "mean_ms", "peak_rss_mb", "energy_mj", "recheck"]
 
 
 def _cell(table: RecordTable, key: CellKey, group: pd.DataFrame, measured: list[int],
@@ -92,7 +92,14 @@ def _cell(table: RecordTable, key: CellKey, group: pd.DataFrame, measured: list[
         charging=bool(charging.any()) if len(recs) else None,
         noisy="; ".join(sorted({r for r in recs.loc[recs["noisy"], "noise_reason"] if r}))
         or ("noisy" if len(recs) and recs["noisy"].any() else ""),
+        rechecks=_rechecks(recs),
         metrics=_metrics(table, recs) if measured else {})
+
+
+def _rechecks(recs: pd.DataFrame) -> int:
+    done = recs["recheck"].to_numpy(dtype=float) if len(recs) else np.zeros(0)
+    done = done[np.isfinite(done)]
+    return int(done.max()) if done.size else 0
 
 
 def _figures(recs: pd.DataFrame, column: str) -> tuple[float, ...]:

@@ -192,6 +192,7 @@ class Cell:
     throttled: bool = False
     charging: bool | None = None
     noisy: str = ""               # noise reasons, "" when clean
+    rechecks: int = 0             # re-measurements while inconclusive (run/recheck.py)
     metrics: Mapping[str, MetricData] = field(default_factory=dict)
 
 
@@ -239,6 +240,9 @@ def compare_pair(base: Cell, cur: Cell, settings: Settings) -> list[Row]:
         verdict, why = refused
         return [Row(verdict, cur.key, base, cur, note=_join(why, note))]
     rows = []
+    if cur.rechecks:
+        note = _join(f"measured again {cur.rechecks}x while inconclusive (judged at alpha "
+                     f"{look_alpha(settings.alpha, cur.rechecks):.3g})", note)
     for metric, rule in settings.rules.items():
         b, c = base.metrics.get(metric), cur.metrics.get(metric)
         if rule is None or (not _has(b) and not _has(c)):
@@ -248,8 +252,9 @@ def compare_pair(base: Cell, cur: Cell, settings: Settings) -> list[Row]:
             judged = _figures_only(metric, rule.stat, choice, b or MetricData(), c or MetricData())
             rows.append(Row("inconclusive", cur.key, base, cur, metric, judged, _join(choice, note)))
             continue
-        judged = judge(metric, rule, settings.floors.get(metric, 0.0), settings.alpha, *choice,
-                       run_cv=settings.run_cv)
+        # a cell measured again while inconclusive is judged at the alpha of its last look
+        judged = judge(metric, rule, settings.floors.get(metric, 0.0),
+                       look_alpha(settings.alpha, cur.rechecks), *choice, run_cv=settings.run_cv)
         rows.append(Row(judged.verdict, cur.key, base, cur, metric, judged,
                         _join(judged.reason, note)))
     return rows
@@ -335,6 +340,26 @@ def _conditions(base: CellKey, cur: CellKey) -> str:
     changes = [f"{name} {getattr(base, name) or '?'} -> {getattr(cur, name) or '?'}"
                for name in ("governor", "threads") if getattr(base, name) != getattr(cur, name)]
     return "different conditions: " + ", ".join(changes)
+
+
+def look_alpha(alpha: float, rechecks: int) -> float:
+    """The significance level of a comparison after ``rechecks`` re-measurements. Looking again
+    only while inconclusive is optional stopping: every look is another chance of a false alarm.
+    Each later look is held to alpha / (1 + rechecks) (the first at alpha itself, so a cell
+    measured once is judged as before); benchmarks/gate_calibration.py measures the result."""
+    return alpha / (1 + max(0, rechecks))
+
+
+def recheck_reason(rows: Iterable[Row]) -> str | None:
+    """Why a cell is worth measuring again before its verdict (run/recheck.py), or None: a gated
+    metric was ranked and came out inconclusive. Not when nothing could be ranked (one figure
+    per run on one side: more runs on this side alone do not make the baseline rankable), nor
+    when the pair is not compared at all (throttled, charging, failed): more samples change
+    none of those."""
+    for row in rows:
+        if row.verdict == "inconclusive" and row.judged and row.judged.samples != "records":
+            return f"{row.metric} inconclusive: {row.judged.reason}"
+    return None
 
 
 def failures(rows: Iterable[Row]) -> int:

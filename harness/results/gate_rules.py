@@ -14,7 +14,9 @@ Settings beside the rules: ``<metric>_floor_<unit>`` (a change smaller than this
 whatever the percentage: 5% of a 0.2 ms model is timer noise), ``alpha`` (significance level
 of the one-sided rank test) and ``run_cv`` (how much a cell's figure moves between processes,
 as a fraction: what per-iteration samples of one process cannot show; measured ~1% for 1-thread
-host runs of PP-OCR cls here, 2.4% face_landmark, 3.7% PP-OCR det, docs/design.md).
+host runs of PP-OCR cls here, 2.4% face_landmark, 3.7% PP-OCR det, docs/design.md) and
+``rechecks`` (how many times a pytest run measures a cell again while its comparison is
+inconclusive, run/recheck.py; default 2, 0 = never).
 ``[tool.edgelab.gate.models.NAME]`` overrides any of them for one model; ``--gate "latency=median:3%,alpha=0.05"`` overrides them everywhere (the command line
 wins over per-model tables too: it is what the person running the gate asked for now).
 """
@@ -44,10 +46,13 @@ METRICS: dict[str, Metric] = {
 FLOOR_KEYS = {m.floor_key: m.name for m in METRICS.values()}
 DEFAULT_ALPHA = 0.01
 DEFAULT_RUN_CV = 0.01
+DEFAULT_RECHECKS = 2  # inconclusive cells measured again, at most this many times (run/recheck.py)
+MAX_RECHECKS = 10
 GRAMMAR = ("rules are STAT:N% (percent of the baseline's STAT), STAT:X (in the metric's unit) "
            "or off, with latency = median|mean (ms), memory = peak (MB), energy = per_inference "
            "(mJ), lower is better for all three; settings: latency_floor_ms, memory_floor_mb, "
-           "energy_floor_mj (numbers >= 0), alpha (0 < alpha < 0.5), run_cv (0 <= run_cv < 1); "
+           "energy_floor_mj (numbers >= 0), alpha (0 < alpha < 0.5), run_cv (0 <= run_cv < 1), "
+           "rechecks (0-10 re-measurements of an inconclusive cell); "
            "e.g. latency=median:5%, "
            "memory=peak:10%, energy=per_inference:8%, latency_floor_ms=0.05, alpha=0.01")
 _RULE = re.compile(r"\s*([A-Za-z0-9_]*)\s*(:?)\s*(.*?)\s*")
@@ -116,6 +121,11 @@ def parse_number(key: str, value: Any) -> float:
     elif key == "run_cv":
         if not 0.0 <= number < 1.0:
             raise RuleError(key, value, "run_cv is a fraction between 0 and 1 (e.g. 0.01 for 1%)")
+    elif key == "rechecks":
+        if number != int(number) or not 0 <= number <= MAX_RECHECKS:
+            raise RuleError(key, value, f"rechecks is a whole number from 0 to {MAX_RECHECKS} "
+                                        f"(0: never measure an inconclusive cell again)")
+        return int(number)
     elif not (math.isfinite(number) and number >= 0.0):
         raise RuleError(key, value, f"{key} must be a number >= 0")
     return number
@@ -125,36 +135,42 @@ def parse_setting(key: str, value: Any) -> Any:
     """One gate setting: a metric's rule, a floor or alpha."""
     if key in METRICS:
         return parse_rule(key, value)
-    if key in FLOOR_KEYS or key in ("alpha", "run_cv"):
+    if key in FLOOR_KEYS or key in SETTINGS:
         return parse_number(key, value)
     raise RuleError(key, value, f"unknown setting {key!r} (known: "
-                                f"{', '.join([*METRICS, *FLOOR_KEYS, 'alpha', 'run_cv'])})")
+                                f"{', '.join([*METRICS, *FLOOR_KEYS, *SETTINGS])})")
+
+
+SETTINGS = ("alpha", "run_cv", "rechecks")  # beside the rules and floors
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What applies to one model: a rule (or None: not gated) per metric, floors, alpha, and
-    the between-process CV allowed for when each side is one process."""
+    """What applies to one model: a rule (or None: not gated) per metric, floors, alpha, the
+    between-process CV allowed for when each side is one process, and how many times a cell
+    whose comparison is inconclusive is measured again before its verdict."""
     rules: Mapping[str, Rule | None]
     floors: Mapping[str, float]
     alpha: float
     run_cv: float = DEFAULT_RUN_CV
+    rechecks: int = DEFAULT_RECHECKS
 
     def updated(self, values: Mapping[str, Any]) -> "Settings":
         rules, floors = dict(self.rules), dict(self.floors)
-        alpha, run_cv = values.get("alpha", self.alpha), values.get("run_cv", self.run_cv)
         for key, value in values.items():
             if key in METRICS:
                 rules[key] = value
             elif key in FLOOR_KEYS:
                 floors[FLOOR_KEYS[key]] = value
-        return Settings(rules, floors, alpha, run_cv)
+        return Settings(rules, floors, values.get("alpha", self.alpha),
+                        values.get("run_cv", self.run_cv), values.get("rechecks", self.rechecks))
 
     def describe(self) -> str:
         parts = [f"{metric} {rule.text}" + (f" (floor {self.floors[metric]:g} "
                                             f"{METRICS[metric].unit})" if self.floors[metric] else "")
                  for metric, rule in self.rules.items() if rule is not None]
-        return ", ".join(parts or ["nothing gated"]) + f", alpha {self.alpha:g}, run_cv {self.run_cv:g}"
+        return (", ".join(parts or ["nothing gated"]) + f", alpha {self.alpha:g}, "
+                f"run_cv {self.run_cv:g}, rechecks {self.rechecks}")
 
 
 DEFAULT_SETTINGS = Settings(rules={"latency": Rule("latency", "median", 5.0, True)},
@@ -189,7 +205,8 @@ class GateRules:
                     for k, v in values.items()}
 
         base = {**plain(self.base.rules), **{METRICS[m].floor_key: v for m, v in self.base.floors.items()},
-                "alpha": self.base.alpha, "run_cv": self.base.run_cv}
+                "alpha": self.base.alpha, "run_cv": self.base.run_cv,
+                "rechecks": self.base.rechecks}
         return {**base, "models": {name: plain(own) for name, own in self.models.items()}}
 
 

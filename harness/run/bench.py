@@ -27,26 +27,47 @@ class Bench:
         tool run) and its own record with ``extra.repeat = {"index": i, "of": K}``; every reader
         (report pooling, the gate's ranks) already takes several records of a cell.
 
-        Returns the record the test's outcome follows: the first failed repeat (crash or drift)
-        if any, else the last one. An unsupported or infra_error repeat ends the cell (the
-        next one would say the same, or the device is gone)."""
-        runner = self.session.runner
+        With ``--baseline X --gate``, a cell whose comparison is inconclusive gets more repeats
+        (``_recheck``). Returns the record the test's outcome follows: the first failed repeat
+        (crash or drift) if any, else the last one. An unsupported or infra_error repeat ends
+        the cell (the next one would say the same, or the device is gone)."""
         if repeats is None:
-            config = runner.config
+            config = self.session.runner.config
             repeats = config.repeats_for(self.case.device.kind) \
                 if hasattr(config, "repeats_for") else 1
-        outcome = failed = None
+        records: list[Measurement] = []
         for index in range(repeats):
             repeat = {"index": index, "of": repeats} if repeats > 1 else None
-            record = runner.run(self.case, "latency", runner.settings(**settings), self.test_id,
-                                repeat=repeat)
-            self._on_record(record)
-            outcome = record
-            if record.status == "failed" and failed is None:
-                failed = record
-            if record.status in ("unsupported", "infra_error"):
+            records.append(self._run_once(settings, repeat))
+            if records[-1].status in ("unsupported", "infra_error"):
                 break
-        return failed or outcome
+        self._recheck(records, settings)
+        failed = [r for r in records if r.status == "failed"]
+        return failed[0] if failed else records[-1]
+
+    def _run_once(self, settings: dict[str, Any], repeat: dict | None) -> Measurement:
+        runner = self.session.runner
+        record = runner.run(self.case, "latency", runner.settings(**settings), self.test_id,
+                            repeat=repeat)
+        self._on_record(record)
+        return record
+
+    def _recheck(self, records: list[Measurement], settings: dict[str, Any]) -> None:
+        """--gate with a baseline: while the cell's comparison is inconclusive, one more repeat
+        (run/recheck.py), at most the gate's ``rechecks`` times; all records are kept."""
+        recheck = getattr(self.session, "recheck", None)
+        if recheck is None or any(r.status != "ok" for r in records):
+            return
+        limit = recheck.limit(self.case.model)
+        for attempt in range(1, limit + 1):
+            why = recheck.reason(records)
+            if not why:
+                return
+            records.append(self._run_once(settings, {
+                "index": len(records), "of": len(records) + 1, "recheck": attempt,
+                "of_rechecks": limit, "why": why}))
+            if records[-1].status != "ok":
+                return
 
     def compat(self) -> Measurement:
         """Can this cell run at all? Load + a few iterations: ok / unsupported / failed."""

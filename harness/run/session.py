@@ -25,6 +25,7 @@ from ..models.manifest import ModelSpec, adhoc_model, load_manifest, resolve_mod
 from .governors import check_governors
 from .measure import CellRunner
 from ..results.store import RunStore, new_run_id
+from .recheck import Recheck
 from ..models.variants import VARIANTS
 
 
@@ -54,6 +55,9 @@ class BenchSession:
         self.notes = notes
         self.store = RunStore(config.report_dir / config.run_id)
         self.runner = CellRunner(config, models, model_paths, self.store)
+        # --baseline X --gate: an inconclusive cell is measured again before its verdict
+        self.recheck = Recheck(config.baseline, config.gate) \
+            if getattr(config, "gate_enforced", False) and config.baseline else None
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self.hook = self.pytest_config = None  # set on the controller only
         self.report_model: dict | None = None  # set at session end (terminal summary tables)

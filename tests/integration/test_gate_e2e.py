@@ -96,3 +96,32 @@ def test_help_lists_the_gate_options():
     text = " ".join(proc.stdout.split())
     assert "--baseline=NAME|RUN_DIR" in text and "--save-baseline=NAME" in text
     assert "--gate=[RULES]" in text and "latency=median:3%,memory=peak:10%" in text
+
+
+def test_an_inconclusive_cell_is_measured_again_and_every_record_kept(tmp_path, model_files):
+    """A rule no data can settle (a 0% threshold that "unchanged" can never rule out, an alpha
+    no 20-iteration comparison reaches) keeps the cell inconclusive: it is measured exactly
+    ``rechecks`` more times, each a whole repeat with its own record saying why."""
+    from tests.conftest import read_records
+
+    reports = tmp_path / "reports"
+    common = [*CELL[:-1], "20", "--report-dir", str(reports)]
+    assert run_pytest([*common, "--save-baseline", "main"]).returncode == 0
+    undecidable = "--gate=latency=median:0%,latency_floor_ms=0,alpha=1e-12,rechecks=2"
+    proc = run_pytest([*common, "--baseline", "main", undecidable])
+    assert proc.returncode == 0, output(proc)  # inconclusive never fails a build
+    records = [r for r in read_records((reports / "latest").resolve()) if r["suite"] == "latency"]
+    assert len(records) == 3, [r.get("extra", {}).get("repeat") for r in records]
+    assert "repeat" not in records[0]["extra"]  # the cell as planned: one run
+    for attempt, record in enumerate(records[1:], start=1):
+        repeat = record["extra"]["repeat"]
+        assert repeat["recheck"] == attempt and repeat["of_rechecks"] == 2
+        assert repeat["why"].startswith("latency inconclusive: "), repeat
+        assert record["status"] == "ok" and record["latency"]["n"] == 20
+    gate = next(x for x in proc.stdout.splitlines() if x.startswith("gate vs baseline main (run "))
+    assert gate.endswith("1 inconclusive"), output(proc)
+
+    proc = run_pytest([*common, "--baseline", "main",
+                       "--gate=latency=median:0%,latency_floor_ms=0,alpha=1e-12,rechecks=0"])
+    records = [r for r in read_records((reports / "latest").resolve()) if r["suite"] == "latency"]
+    assert proc.returncode == 0 and len(records) == 1, output(proc)

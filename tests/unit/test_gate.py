@@ -280,3 +280,41 @@ def test_records_upgrade_through_the_tolerant_route_too():
     assert cell.key.device == "Intel(R) Xeon(R) CPU" and cell.serial == "box-1"
     assert len(cell.metrics["latency"].iterations[0]) == 50 and not math.isnan(
         cell.metrics["latency"].per_record["median"][0])
+
+
+def test_recheck_asks_for_more_samples_only_when_ranking_was_inconclusive(tmp_path):
+    """run/recheck.py on real records: a noisy 3% shift against a 5% rule is inconclusive and
+    asked again; a clear 40% regression, an identical quiet run, a throttled pair and a phone
+    pair with one tool mean per side (nothing to rank) are not."""
+    from harness.run.recheck import Recheck
+
+    base = write_run(tmp_path / "base", [record("b", values=samples(10.0, n=20, cv=0.08, seed=1))])
+    recheck = Recheck(base, GateRules())
+
+    def why(values=None, **kwargs):
+        return recheck.reason([record("c", values=values, **kwargs)])
+
+    assert why(samples(10.3, n=20, cv=0.08, seed=2)).startswith("latency inconclusive: ")
+    assert why(samples(14.0, n=20, cv=0.02, seed=3)) is None  # regressed: settled
+    assert why(samples(10.3, n=20, cv=0.08, seed=2), throttled=True) is None  # never compared
+    assert why(samples(10.0, n=20, cv=0.08, seed=2), model="other") is None  # new: no baseline
+    phone_base = write_run(tmp_path / "phone", [record("b", device=PIXEL, tool_mean=10.0)])
+    phone = Recheck(phone_base, GateRules())
+    assert phone.reason([record("c", device=PIXEL, tool_mean=10.4)]) is None
+    assert Recheck(tmp_path / "nowhere", GateRules()).reason([record("c")]) is None
+
+
+def test_a_rechecked_cell_is_judged_at_the_alpha_of_its_last_look(tmp_path):
+    from harness.results.gate import look_alpha
+
+    assert look_alpha(0.01, 0) == 0.01 and look_alpha(0.01, 2) == pytest.approx(0.01 / 3)
+    base = write_run(tmp_path / "b", [record("b", values=samples(10.0, n=30, cv=0.03, seed=1))])
+    current = [record("c", values=samples(10.8, n=30, cv=0.03, seed=s)) for s in (2, 3, 4)]
+    for index, rec in enumerate(current[1:], start=1):
+        rec.extra["repeat"] = {"index": index, "of": index + 1, "recheck": index}
+    now = write_run(tmp_path / "c", current)
+    (cell,) = gate_cells(read_run(now)[1])
+    assert cell.rechecks == 2
+    (row,) = compare(gate_cells(read_run(base)[1]), [cell], GateRules())
+    assert "measured again 2x while inconclusive (judged at alpha 0.00333)" in row.note
+    assert row.judged.samples == "iterations" and row.judged.n_current == 90

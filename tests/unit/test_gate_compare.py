@@ -36,7 +36,7 @@ def test_compare_exit_codes(runs, tmp_path):
     same = harness("compare", runs["base"], runs["same"])
     assert same.returncode == 0, same.stderr
     assert same.stdout.startswith("gate vs baseline base (latency median:5% (floor 0.05 ms), "
-                                  "alpha 0.01, run_cv 0.01): 2 unchanged")
+                                  "alpha 0.01, run_cv 0.01, rechecks 2): 2 unchanged")
     assert harness("compare", runs["base"], runs["faster"]).returncode == 0   # improved
     slower = harness("compare", runs["base"], runs["slower"])
     assert slower.returncode == 1
@@ -117,7 +117,7 @@ def test_report_model_regressions_table_and_terminal_lines(runs, tmp_path):
         "Intel(R) Xeon(R) CPU"
     lines = gate_lines(model["regressions"], model["tables"])
     assert lines[0] == ("gate vs baseline base (latency median:5% (floor 0.05 ms), alpha 0.01, "
-                        "run_cv 0.01): 1 regressed, 1 infra_error, 1 new")
+                        "run_cv 0.01, rechecks 2): 1 regressed, 1 infra_error, 1 new")
     assert lines[1].startswith("  REGRESSED: host ppocr_cls fp32 onnxruntime latency 10")
     assert lines[2] == ("  infra_error: host ppocr_cls int8 onnxruntime: infra error now (not a "
                         "regression): device offline")

@@ -10,7 +10,8 @@ import pytest
 from harness.config import build_config, parse_baseline_name, parse_gate
 from harness.errors import UsageError
 from harness.results.gate_rules import (GRAMMAR, METRICS, GateRules, Rule, RuleError,
-                                        parse_gate_text, parse_rule, rules_from_table)
+                                        parse_gate_text, parse_rule, parse_setting,
+                                        rules_from_table)
 
 
 @pytest.mark.parametrize("metric, text, rule", [
@@ -158,3 +159,15 @@ def test_rule_error_keeps_key_value_and_problem():
         parse_gate_text("memory=peak:ten%")
     assert (info.value.key, info.value.value) == ("memory", "peak:ten%")
     assert info.value.problem == "'ten%' is not an amount (a number >= 0, optionally followed by %)"
+
+
+def test_rechecks_setting_bounds_re_measurement():
+    assert GateRules().for_model("m").rechecks == 2  # the default: two more looks at most
+    assert parse_setting("rechecks", "0") == 0 and parse_setting("rechecks", 5) == 5
+    rules = rules_from_table({"rechecks": 1, "models": {"slow_det": {"rechecks": 4}}})
+    assert rules.for_model("x").rechecks == 1 and rules.for_model("slow_det").rechecks == 4
+    assert rules.with_overrides({"rechecks": 0}).for_model("slow_det").rechecks == 0
+    assert "rechecks 1" in rules.describe() and rules.as_dict()["rechecks"] == 1
+    for bad in ("-1", "2.5", "11", "many"):
+        with pytest.raises(RuleError, match="rechecks"):
+            parse_setting("rechecks", bad)

@@ -187,4 +187,6 @@ def test_default_iterations_of_a_fast_model_still_give_power_on_a_phone(
     power = latency["power"]
     assert power.get("energy_per_inference_mj") is not None, power
     window = latency["extra"]["telemetry"]["timed_window"]
-    assert window["duration_s"] >= 0.5 and window["samples"] >= 5, window
+    # ~1 s on a quiet box (power_window_s); the raise follows the compat probe's mean, which a
+    # loaded CI box inflates (seen: 0.45 s): far longer than the 0.05 s of 50 plain iterations
+    assert window["duration_s"] >= 0.25 and window["samples"] >= 5, window

@@ -112,7 +112,8 @@ def _reason_kind(reason: str) -> str:
     """Group reasons that differ only by model name: keep the part after the first colon."""
     head, sep, tail = reason.partition(": ")
     text = tail if sep and head.startswith("no ") else reason
-    return text[:90]
+    # a reason that names the command fixing it (a missing phone tool) keeps that command whole
+    return text[:140] if "`python -m harness " in text else text[:90]
 
 
 def _guessed_input_lines(records: list[Measurement]) -> list[str]:

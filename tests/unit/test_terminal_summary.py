@@ -89,3 +89,12 @@ def test_seed_tables_show_the_governor_in_a_sweep_and_percentages_as_percentages
         other.append(r)
     lines = summary_lines(single, build_model(other.run_dir))
     assert "governor" not in lines[lines.index("Variants vs fp32") + 1]
+
+
+def test_a_missing_phone_tool_line_keeps_the_command_that_fixes_it():
+    from harness.engines.tools import add_hint
+
+    reason = f"no benchmark_model registered for tflite; {add_hint('tflite', 'arm64-v8a')}"
+    records = [rec("fp32", "tflite", status="unsupported", reason=reason)]
+    text = "\n".join(summary_lines(records))
+    assert "run `python -m harness tools fetch tflite arm64-v8a`" in text, text

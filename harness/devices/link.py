@@ -36,6 +36,18 @@ def is_vanished(exc: BaseException) -> bool:
                                                       "eof", "no devices", "unknown data: b''"))
 
 
+def listed_state(address: tuple[str, int], serial: str, bound_s: float) -> str | None:
+    """The device's state as its adb server lists it now (None: not listed, or no answer)."""
+    from .adb_transport import bounded, make_client
+
+    client = make_client(address, socket_timeout=bound_s)
+    try:
+        with bounded(client, bound_s):
+            return {entry.serial: entry.state for entry in client.list()}.get(serial)
+    except Exception:
+        return None
+
+
 def reconnect_offline(address: tuple[str, int], serial: str, bound_s: float) -> str | None:
     """``adb reconnect offline`` on the device's server, then wait up to ``bound_s`` for
     ``serial`` to be listed as ``device`` again. A network phone (serial HOST:PORT) whose
@@ -87,6 +99,8 @@ class LinkGuard:
     def on_vanished(self, error: InfraError) -> InfraError:
         """The error for the call that found the device gone, after the reconnect attempt."""
         said = error.args[0] if error.args else str(error)  # without its own "(fix: ...)"
+        if listed_state(self.address, self.serial, self.bound_s) == "device":
+            return error  # the server still has it: a failed call, not a vanished device
         if self.reconnected:
             self.quarantine = (f"device {self.serial} dropped off adb again after a reconnect: "
                                f"quarantined for the rest of the run")

@@ -49,21 +49,24 @@ def to_csv(records: Iterable[dict[str, Any]]) -> str:
     seen = {k for row in rows for k in row}
     header = [k for k in LEADING if k in seen] + sorted(seen - set(LEADING))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: safe_cell(v) for k, v in row.items()})
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    # lists, not DictWriter's per-row dict checks: a farm run has 100,000 rows of ~80 columns
+    writer.writerows([safe_cell(row.get(k)) for k in header] for row in rows)
     return buf.getvalue()
 
 
 def read_dicts(path: Path) -> list[dict[str, Any]]:
     """Records as dicts, skipping lines that are not JSON objects (the report names those)."""
     out = []
+    from ..results.store import json_decoder
+
+    decode = json_decoder()  # msgspec where installed: ~2.5x json's speed on a farm run's lines
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
+                data = decode(line)
+            except ValueError:  # json's and msgspec's decode errors both are
                 continue
             if isinstance(data, dict):
                 out.append(data)

@@ -10,6 +10,7 @@ change; the keys every record has are checked in ``__post_init__``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -68,14 +69,18 @@ class Measurement:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Measurement":
         data = upgrade(dict(data))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
+        unknown = data.keys() - _field_names(cls)
         if unknown:
             raise SchemaError(f"unknown record fields {sorted(unknown)} for schema {SCHEMA_VERSION}")
         return cls(**data)
 
     def replace(self, **changes: Any) -> "Measurement":
         return dataclasses.replace(self, **changes)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 # version N -> function turning a version-N dict into a version-(N+1) dict

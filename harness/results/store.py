@@ -105,6 +105,23 @@ def defer_until_appended(action: Callable[[], None]) -> bool:
     return True
 
 
+def json_decoder():
+    """msgspec's decoder where installed (a farm run's 100,000 lines decode ~2.5x faster, and
+    session end reads them all), else json's; both raise a ValueError on a bad line."""
+    try:
+        import msgspec
+    except ImportError:
+        return json.loads
+    fast = msgspec.json.Decoder().decode
+
+    def decode(line: str) -> Any:
+        try:
+            return fast(line)
+        except msgspec.DecodeError:  # json also takes NaN/Infinity, which json.dumps may write
+            return json.loads(line)
+    return decode
+
+
 class DamagedResults(ValueError):
     """A line other than the last is not a record: the file was edited or damaged."""
 
@@ -117,12 +134,13 @@ def read_records(path: Path) -> tuple[list[Measurement], int]:
     while lines and not lines[-1].strip():
         lines.pop()
     records, torn = [], 0
+    decode = json_decoder()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
+            data = decode(line)
+        except ValueError:  # json's JSONDecodeError and msgspec's DecodeError both are
             if number == len(lines):
                 torn += 1
                 continue

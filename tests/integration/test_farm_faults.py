@@ -99,3 +99,36 @@ def test_disconnect_mid_run_reconnects_once_then_quarantines(virtual_phone, adb_
         [(r["suite"], r["status"]) for r in after]  # cells after the blip measured again
 
     assert all(r["status"] in ("ok", "unsupported") for r in by_serial[fine.serial])
+
+
+def test_storage_full_hung_tool_slow_link_and_unusable_phones(virtual_phone, adb_server,
+                                                              model_cache, models, tmp_path):
+    full = virtual_phone("pixel8", compute_sleep_ms=20)
+    hung = virtual_phone("pixel8", compute_sleep_ms=20)
+    slow = virtual_phone("pixel8", compute_sleep_ms=20, faults=["latency=30"])
+    locked = virtual_phone("pixel8", faults=["unauthorized"], connect=False)
+    dead = virtual_phone("pixel8", faults=["offline"], connect=False)
+    for phone in (locked, dead):
+        adb_server.run("connect", phone.serial, timeout=30)  # adb lists them, not as `device`
+    run, by_serial = run_farm(
+        [full, hung, slow, locked, dead], adb_server, model_cache, tmp_path,
+        {full.serial: lambda: full.set_faults(["storage-full"]),
+         hung.serial: lambda: hung.set_faults(["hang=tools"])}, extra=["--edgelab-timeout=8"])
+
+    storage = [r for r in by_serial[full.serial] if r["status"] == "infra_error"]
+    assert storage and "storage full" in storage[0]["reason"], [r["reason"] for r in storage]
+    assert "bytes) does not fit" in storage[0]["reason"] and "MB free" in storage[0]["reason"]
+
+    timed_out = [r for r in by_serial[hung.serial] if r["status"] in ("infra_error", "failed")]
+    assert timed_out, [r["status"] for r in by_serial[hung.serial]]
+    assert any("124" in r["reason"] or "timeout" in r["reason"].lower() for r in timed_out), \
+        [r["reason"] for r in timed_out]
+
+    assert all(r["status"] in ("ok", "unsupported") for r in by_serial[slow.serial]), \
+        [r.get("reason") for r in by_serial[slow.serial]]  # a slow link completes
+
+    for phone, state, fix in ((locked, "unauthorized", "Allow USB debugging"),
+                              (dead, "offline", "adb reconnect offline")):
+        rows = by_serial[phone.serial]
+        assert rows and all(r["status"] == "infra_error" and f"is {state}" in r["reason"]
+                            and fix in r["reason"] for r in rows), [r["reason"] for r in rows]

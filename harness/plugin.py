@@ -14,6 +14,7 @@ from .errors import HarnessError
 SESSION_KEY = pytest.StashKey["object"]()
 TERM_KEY = pytest.StashKey["object"]()    # run/signals.py: SIGTERM ends the run as Ctrl-C does
 ENDING_KEY = pytest.StashKey["object"]()  # run/finish.py: how the run ended (terminal, exit)
+STF_KEY = pytest.StashKey["object"]()     # devices/stf.py: reservations released at unconfigure
 _FRONT_DOOR = ("edgelab_device", "edgelab_engine", "edgelab_model", "edgelab_variant",
                "edgelab_governor")
 
@@ -85,6 +86,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None, metavar="HOST:PORT",
         help="adb server to ask for phones, repeatable: one per lab host (then device ids are "
              "HOST:PORT/SERIAL; default: ANDROID_ADB_SERVER_HOST/PORT, else 127.0.0.1:5037)")
+    add("--stf-url", dest="edgelab_stf_url", default=None, metavar="URL",
+        help="reserve phones from this STF (DeviceFarmer) for the run and release them at its "
+             "end; the access token comes from $EDGELAB_STF_TOKEN only (docs/farm.md)")
     add("--adb-connect", dest="edgelab_adb_connect", type=cfg.parse_csv, default=None,
         metavar="HOST:PORT,...", help="`adb connect` these (network or virtual devices) first")
     add("--edgelab-timeout", dest="edgelab_timeout", type=cfg.parse_seconds, default=None,
@@ -129,11 +133,30 @@ def _export_adb_options(config: pytest.Config) -> None:
     cfg.export_adb_environment(config.option.edgelab_adb_server, config.option.edgelab_adb_connect)
 
 
+def _reserve_stf(config: pytest.Config) -> None:
+    """``--stf-url``: reserve and remote-connect STF phones before discovery (controller only);
+    their adb addresses join --adb-connect, STF serials in --device become those addresses."""
+    import os
+
+    from .devices.stf import Stf
+
+    stf = Stf.from_environment(config.option.edgelab_stf_url)
+    config.stash[STF_KEY] = stf
+    wanted = tuple(config.option.edgelab_device or ("all",))
+    addresses = stf.reserve(wanted)
+    known = [a for a in os.environ.get("EDGELAB_ADB_CONNECT", "").split(",") if a]
+    os.environ["EDGELAB_ADB_CONNECT"] = ",".join(dict.fromkeys(known + addresses))
+    if config.option.edgelab_device:
+        config.option.edgelab_device = tuple(stf.connected.get(d, d) for d in wanted)
+
+
 def _build_session(config: pytest.Config):
     from .run.session import BenchSession
 
     _export_adb_options(config)
     try:
+        if getattr(config.option, "edgelab_stf_url", None) and not hasattr(config, "workerinput"):
+            _reserve_stf(config)
         run_config = cfg.build_config(config.option, config.rootpath)
         if hasattr(config, "workerinput"):
             data = config.workerinput.get("edgelab")
@@ -142,6 +165,8 @@ def _build_session(config: pytest.Config):
         return BenchSession.on_controller(run_config, log=_log(config), hook=config.hook,
                                           pytest_config=config)
     except HarnessError as exc:
+        if STF_KEY in config.stash:  # refused before the run: give the STF phones back now
+            config.stash[STF_KEY].release_all()
         raise pytest.UsageError(str(exc)) from None
 
 
@@ -208,6 +233,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if TERM_KEY in config.stash:
         config.stash[TERM_KEY].restore()
+    if STF_KEY in config.stash:  # STF phones go back whatever happened to the run
+        import sys
+
+        for problem in config.stash[STF_KEY].release_all():
+            print(f"edgelab: {problem}", file=sys.stderr)
 
 
 def _planning_session(config: pytest.Config):

@@ -206,6 +206,13 @@ class AndroidDevice:
     def pull(self, remote: str, local: Path) -> Path:
         return self.transport.pull_file(remote, Path(local))
 
+    def run_engine(self, engine, artifact, spec, settings):
+        """The engine's official benchmark tool for this phone's ABI, over adb, its output
+        parsed (engines/device_tools.py)."""
+        from ..engines.device_tools import run_with_tool
+
+        return run_with_tool(self, engine, artifact, spec, settings)
+
     # -- conditions and telemetry -----------------------------------------------------
     @cached_property
     def root(self) -> RootAccess:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # annotations only: devices do not import engines at run time
+    from ..engines.base import RawRun
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,9 @@ class Device(Protocol):
         timeout defaults to the one the device was opened with (the run's)."""
 
     def push(self, local: Path, remote_dir: str) -> str:
-        """Copy a file to the device if its content is not there yet; return the device path."""
+        """Copy a file, or a directory with everything in it (Core ML's ``.mlpackage`` and
+        ``.mlmodelc`` are directories), to ``remote_dir`` if its content is not there yet;
+        return the device path of the copy."""
 
     def pull(self, remote: str, local: Path) -> Path: ...
 
@@ -64,6 +69,14 @@ class Device(Protocol):
 
     def sample(self) -> dict[str, Any]:
         """One telemetry sample: temperatures, frequencies, battery/charging where known."""
+
+    def run_engine(self, engine, artifact, spec, settings) -> "RawRun":
+        """Measure one engine job here, the way this kind of device runs one: a child process
+        on the host, the engine's official tool over adb on Android, the runner app on iOS.
+        ``artifact`` is a ``models.variants.Artifact``, ``spec`` its ``ModelSpec``, ``settings``
+        the ``engines.base.RunSettings``; errors are ``Unsupported``/``InfraError``/
+        ``MeasurementError`` like everywhere else. The engines layer does the work: each
+        device imports its runner lazily (devices stay importable without engines)."""
 
 
 @contextlib.contextmanager

@@ -40,7 +40,12 @@ def discover_all(notes: list[str] | None = None, **kwargs) -> list[DeviceInfo]:
             if notes is not None:
                 notes.append(f"{kind}: discovery unavailable ({exc})")
             continue
-        found.extend(discover(notes=notes, **kwargs))
+        try:
+            found.extend(discover(notes=notes, **kwargs))
+        except Exception as exc:  # one broken kind (a USB stack, a daemon) must not end the run
+            if notes is not None:
+                notes.append(f"{kind}: discovery failed ({type(exc).__name__}: {exc}); "
+                             f"devices of this kind are left out of this run")
     return found
 
 

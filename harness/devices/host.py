@@ -116,6 +116,13 @@ class HostDevice:
             shutil.copyfile(remote, local)
         return Path(local)
 
+    def run_engine(self, engine, artifact, spec, settings):
+        """A child process on this machine (engines/hostrun.py): isolation and a clean peak
+        memory per run."""
+        from ..engines.hostrun import run_on_host
+
+        return run_on_host(engine, artifact.path, spec.input, settings)
+
     def operations(self) -> list[Operation]:
         # governors first: fixed-performance is refused here, after any governor restore
         return [cpufreq.GovernorOperation(self.policy_files), NoFixedPerformance()]

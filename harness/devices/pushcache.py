@@ -40,6 +40,26 @@ class PushCache:
         self.pushed_files = self.skipped_files = 0
 
     def push(self, local: Path, remote_dir: str) -> str:
+        """A file into ``remote_dir``; a directory (Core ML's ``.mlpackage``/``.mlmodelc``)
+        becomes ``remote_dir/<its name>/`` with every file in it, each deduplicated by its own
+        content, so a package whose weights did not change sends only its manifest."""
+        local = Path(local)
+        if local.is_dir():
+            return self._push_dir(local, remote_dir)
+        return self._push_file(local, remote_dir)
+
+    def _push_dir(self, local: Path, remote_dir: str) -> str:
+        root = remote_path(local, remote_dir)
+        files = sorted(p for p in local.rglob("*") if p.is_file())
+        if not files:  # an empty package is a broken build, not something to copy
+            raise InfraError(f"cannot push {local}: the directory holds no files",
+                             fix="rebuild the artifact (python -m harness models build)")
+        for path in files:
+            parent = path.parent.relative_to(local).as_posix()
+            self._push_file(path, root if parent == "." else f"{root}/{parent}")
+        return root
+
+    def _push_file(self, local: Path, remote_dir: str) -> str:
         digest = local_sha256(local)
         remote = remote_path(local, remote_dir)
         size = local.stat().st_size

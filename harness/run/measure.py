@@ -14,7 +14,6 @@ from .cases import BenchCase
 from ..devices.discovery import open_device
 from ..engines import get_engine
 from ..engines.base import RawRun, RunSettings
-from ..engines.hostrun import run_on_host
 from ..errors import InfraError, MeasurementError, Unsupported
 from .fidelity_check import FidelityChecker
 from .governors import GovernorHolder, reason_of
@@ -62,8 +61,10 @@ class CellRunner:
 
     def device(self, case: BenchCase):
         if case.device.state != "device":
+            # a kind's discovery may name the fix itself (iOS: pair, developer mode, ...)
+            fix = case.device.details.get("fix") or STATE_FIXES.get(case.device.state)
             raise InfraError(f"device {case.device.id} is {case.device.state}",
-                             serial=case.device.serial, fix=STATE_FIXES.get(case.device.state))
+                             serial=case.device.serial, fix=fix)
         self._take_lease(case)
         if case.device.id not in self._devices:
             # opened once per process, so what a device learns lives here: its probe, its push
@@ -185,12 +186,8 @@ class CellRunner:
 
     def _execute(self, device, engine, artifact: Artifact, spec: ModelSpec,
                  settings: RunSettings) -> RawRun:
-        if device.info.kind == "host":
-            return run_on_host(engine, artifact.path, spec.input, settings)
-        # phones: the engine's official benchmark tool for the device ABI, output parsed
-        from ..engines.device_tools import run_with_tool
-
-        return run_with_tool(device, engine, artifact, spec, settings)
+        # each device kind knows how a job runs on it (Device.run_engine in devices/base.py)
+        return device.run_engine(engine, artifact, spec, settings)
 
     def _emit_ok(self, case, suite, test_id, ident, raw: RawRun, before, after,
                  fidelity: dict[str, Any] | None = None,

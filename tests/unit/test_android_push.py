@@ -90,3 +90,36 @@ def test_truncated_file_on_an_old_device_is_pushed_again(tmp_path):
     cache = PushCache(device, lambda: False)
     cache.push(model, "/d")
     assert cache.stats()["pushed_files"] == 1
+
+
+def test_a_directory_is_pushed_file_by_file_and_deduplicated(tmp_path):
+    """Core ML packages are directories: the tree arrives whole, under the package's name, and
+    a second push of an unchanged package sends nothing; a changed file alone is sent again."""
+    device = DirTransport(tmp_path / "device")
+    package = tmp_path / "model.mlpackage"
+    (package / "Data" / "com.apple.CoreML" / "weights").mkdir(parents=True)
+    (package / "Manifest.json").write_text('{"fileFormatVersion": "1.0.0"}')
+    (package / "Data" / "com.apple.CoreML" / "model.mlmodel").write_bytes(b"spec" * 10)
+    (package / "Data" / "com.apple.CoreML" / "weights" / "weight.bin").write_bytes(b"w" * 4000)
+    cache = PushCache(device, lambda: True)
+    remote = cache.push(package, "/data/local/tmp/edgelab/models/abc")
+    assert remote == "/data/local/tmp/edgelab/models/abc/model.mlpackage"
+    copy = tmp_path / "device" / remote.lstrip("/")
+    assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()) == [
+        "Data/com.apple.CoreML/model.mlmodel", "Data/com.apple.CoreML/weights/weight.bin",
+        "Manifest.json"]
+    assert (copy / "Data/com.apple.CoreML/weights/weight.bin").read_bytes() == b"w" * 4000
+    assert cache.stats()["pushed_files"] == 3
+    (package / "Manifest.json").write_text('{"fileFormatVersion": "1.0.1"}')
+    again = PushCache(device, lambda: True)
+    again.push(package, "/data/local/tmp/edgelab/models/abc")
+    assert again.stats()["pushed_files"] == 1 and again.stats()["skipped_files"] == 2
+
+
+def test_an_empty_directory_is_refused_with_the_fix(tmp_path):
+    from harness.errors import InfraError
+
+    (tmp_path / "empty.mlmodelc").mkdir()
+    with pytest.raises(InfraError, match="holds no files.*models build"):
+        PushCache(DirTransport(tmp_path / "device"), lambda: True).push(tmp_path / "empty.mlmodelc",
+                                                                        "/d")

@@ -218,7 +218,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config, "workerinput", {}).get("edgelab_loadgroup"):
         config.option.loadgroup = True  # read by xdist's worker when it names items (run/workers.py)
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(), "edgelab-xdist")
+        config.pluginmanager.register(_XdistHooks(config), "edgelab-xdist")
     if _wants_session(config):
         from .run.signals import TermAsInterrupt
 
@@ -272,6 +272,28 @@ class _XdistHooks:
         if bench_session is not None:
             case_ids = {case.id for case in bench_session.cases()}
             bench_session.plan([i for i in ids if _param_id(i) in case_ids])
+
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem, report, sched) -> None:
+        """A worker died mid-cell: that cell's record, and its device left alone (crashes.py)."""
+        # loadgroup (xdist's LoadScopeScheduling) puts the crashed cell back into the queue with
+        # the rest of its group: it would crash the replacement worker too, and the next one
+        for work_unit in getattr(sched, "workqueue", {}).values():
+            if crashitem in work_unit:
+                work_unit[crashitem] = True  # done: it has its record (below)
+        if SESSION_KEY not in self.config.stash:
+            return
+        bench_session = self.config.stash[SESSION_KEY]
+        case = {c.id: c for c in bench_session.cases()}.get(_param_id(crashitem))
+        if case is not None:
+            from .run.crashes import record_crash
+
+            worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "?")
+            record_crash(bench_session, crashitem, case, worker)
 
 
 def _param_id(nodeid: str) -> str:

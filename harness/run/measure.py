@@ -76,8 +76,17 @@ class CellRunner:
 
     def _take_lease(self, case: BenchCase) -> None:
         """One edgelab process per phone on this host (devices/lease.py): DeviceBusy names the
-        holder. Held until the device's cells end (release), the process's end frees it too."""
+        holder. Held until the device's cells end (release), the process's end frees it too.
+        A device whose worker crashed (crashes.py) is not taken again at all."""
         from ..devices.lease import LEASED_KINDS, DeviceBusy, Lease
+        from .crashes import CRASH_FIX, crashed
+
+        crash = crashed(self.store.run_dir, case.device.id)
+        if crash is not None:
+            raise InfraError(f"device {case.device.id}: the worker {crash.get('worker')} that "
+                             f"measured it crashed during {crash.get('cell')}; its remaining "
+                             f"cells were not attempted", serial=case.device.serial,
+                             fix=CRASH_FIX)
 
         if case.device.kind not in LEASED_KINDS:
             return
@@ -237,6 +246,13 @@ class CellRunner:
         if n >= 10 and cv is not None and cv > limits["noise_cv"]:
             reasons.append(f"cv {cv:.2f}")
         return {"noisy": bool(reasons), "noise_reason": "; ".join(reasons) or None}
+
+    def record_infra(self, case: BenchCase, suite: str, test_id: str, reason: str) -> Measurement:
+        """An ``infra_error`` record for a cell this process did not run (crashes.py)."""
+        spec = self.models[case.model]
+        ident = {"device": _device_ident(case), "model": spec.as_dict(),
+                 "variant": {"id": case.variant}, "engine": {"name": case.engine}}
+        return self._emit(case, suite, test_id, ident, "infra_error", reason)
 
     def _emit(self, case, suite, test_id, ident, status: str, reason: str) -> Measurement:
         record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,

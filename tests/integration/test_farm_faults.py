@@ -132,3 +132,27 @@ def test_storage_full_hung_tool_slow_link_and_unusable_phones(virtual_phone, adb
         rows = by_serial[phone.serial]
         assert rows and all(r["status"] == "infra_error" and f"is {state}" in r["reason"]
                             and fix in r["reason"] for r in rows), [r["reason"] for r in rows]
+
+
+def test_a_crashed_worker_leaves_records_for_its_device_and_the_run_reports(
+        virtual_phone, adb_server, model_cache, models, tmp_path, monkeypatch):
+    doomed = virtual_phone("pixel8", compute_sleep_ms=20)
+    fine = virtual_phone("mate20", compute_sleep_ms=20)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(Path(__file__).parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(
+            os.pathsep) if p]))
+    crash_cell = f"test_latency[{doomed.serial}-ppocr_cls-fp32-onnxruntime]"
+    monkeypatch.setenv("EDGELAB_TEST_CRASH_CELL", crash_cell)
+    run, by_serial = run_farm([doomed, fine], adb_server, model_cache, tmp_path, {},
+                              extra=["-p", "crash_plugin"])
+    assert run.returncode == 1, run.stdout[-3000:]  # the crashed cell fails the run...
+    assert "crashed while running" in run.stdout
+    rows = by_serial[doomed.serial]
+    crashed = [r for r in rows if crash_cell in r["test_id"]]
+    assert len(crashed) == 1 and crashed[0]["status"] == "infra_error"
+    assert "worker" in crashed[0]["reason"] and "crashed" in crashed[0]["reason"]
+    after = rows[rows.index(crashed[0]) + 1:]
+    assert after and all(r["status"] in ("infra_error", "unsupported") for r in after), \
+        [(r["status"], r.get("reason")) for r in after]
+    assert any("were not attempted" in (r.get("reason") or "") for r in after)
+    assert all(r["status"] in ("ok", "unsupported") for r in by_serial[fine.serial])

@@ -156,3 +156,34 @@ def test_a_crashed_worker_leaves_records_for_its_device_and_the_run_reports(
         [(r["status"], r.get("reason")) for r in after]
     assert any("were not attempted" in (r.get("reason") or "") for r in after)
     assert all(r["status"] in ("ok", "unsupported") for r in by_serial[fine.serial])
+
+
+def test_sigkilled_farm_run_keeps_its_records_and_the_next_run_starts_cleanly(
+        virtual_phone, adb_server, model_cache, models, tmp_path):
+    import signal
+
+    phone = virtual_phone("pixel8", compute_sleep_ms=20)
+    env = {**os.environ, "EDGELAB_ADB_SERVER": f"127.0.0.1:{adb_server.port}",
+           "EDGELAB_CACHE": str(model_cache), "EDGELAB_LEASE_DIR": str(tmp_path / "leases")}
+    env.pop("EDGELAB_ADB_CONNECT", None)
+    env.pop("EDGELAB_ADB_START", None)
+    command = [sys.executable, "-m", "pytest", "suites/", "-n", "auto", f"--device={phone.serial}",
+               "--model=ppocr_cls,face_landmark", "--variant=fp32", "--engine=onnxruntime,tflite",
+               "--iterations=150", "--warmup=1", "--cooldown=off", "--edgelab-idle-window=0",
+               "--edgelab-history=off", "-p", "no:cacheprovider", "-q"]
+    first_dir = tmp_path / "first"
+    killed = subprocess.Popen(command + ["--report-dir", str(first_dir)], env=env, cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(_records(first_dir)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(killed.pid, signal.SIGKILL)  # controller and workers, mid-cell
+    killed.wait()
+    kept = _records(first_dir)  # every line parses: nothing written before the kill is torn
+    assert len(kept) >= 2 and all(r["status"] for r in kept)
+    again = subprocess.run(command + ["--report-dir", str(tmp_path / "second")], env=env,
+                           cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:]  # the phone's lease died with the kill
+    rows = _records(tmp_path / "second")
+    assert len(rows) == 8 and all(r["status"] in ("ok", "unsupported") for r in rows)

@@ -4,7 +4,8 @@ Farms lose phones: a cable, a USB hub, Wi-Fi adb, a phone that rebooted. When a 
 device gone (adb: ``device offline``, ``device 'X' not found``, a closed connection), edgelab asks
 the phone's adb server once to ``reconnect offline`` (adb's own ``adb reconnect offline``; never a
 server restart, which would drop every other phone on that server) and waits a bounded time for
-the phone to be back in state ``device``. Back: the cell that saw the drop is ``infra_error``
+the phone to be back in state ``device`` and booted (``sys.boot_completed``: a phone that
+rebooted answers adb before Android is up; at most BOOT_WAIT_S). Back: the cell that saw the drop is ``infra_error``
 (its measurement was cut) and the next cells run. Not back, or gone a second time: the device is
 quarantined for the rest of the run, and every later call fails at once, so its remaining cells
 are ``infra_error`` records that cost no time, while the other devices finish. Like the hang
@@ -16,6 +17,7 @@ import time
 
 from ..errors import InfraError
 
+BOOT_WAIT_S = 120.0  # a phone that rebooted is listed before Android has finished booting
 RECONNECT_FIX = ("reconnect the phone (cable, hub, `adb connect HOST:PORT` for network phones) and "
                  "check `adb devices`; then run again")
 
@@ -46,6 +48,26 @@ def listed_state(address: tuple[str, int], serial: str, bound_s: float) -> str |
             return {entry.serial: entry.state for entry in client.list()}.get(serial)
     except Exception:
         return None
+
+
+def wait_for_boot(address: tuple[str, int], serial: str, bound_s: float,
+                  call_s: float = 10.0) -> bool:
+    """Up to ``bound_s`` for ``getprop sys.boot_completed`` to say 1 (a phone that came back
+    from a reboot answers adb before Android is up; measuring then would time the boot)."""
+    from .adb_transport import bounded, make_client
+
+    client = make_client(address, socket_timeout=call_s)
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        try:
+            with bounded(client, call_s):
+                if client.device(serial=serial).shell("getprop sys.boot_completed",
+                                                      timeout=call_s).strip() == "1":
+                    return True
+        except Exception:
+            pass  # still coming up
+        time.sleep(0.5)
+    return False
 
 
 def reconnect_offline(address: tuple[str, int], serial: str, bound_s: float) -> str | None:
@@ -108,10 +130,16 @@ class LinkGuard:
                                      command=error.command, fix=RECONNECT_FIX)
         start = time.monotonic()
         back = reconnect_offline(self.address, self.serial, self.bound_s)
+        if back and not wait_for_boot(self.address, self.serial, BOOT_WAIT_S, self.bound_s):
+            self.quarantine = (f"device {self.serial} came back on adb but did not finish "
+                               f"booting (sys.boot_completed) within {BOOT_WAIT_S:g} s: "
+                               f"quarantined for the rest of the run")
+            return DeviceQuarantined(f"{said}; {self.quarantine}", serial=self.serial,
+                                     command=error.command, fix=RECONNECT_FIX)
         took = time.monotonic() - start
         if back:
             self.reconnected = True
-            return InfraError(f"{said}; {back} brought it back after "
+            return InfraError(f"{said}; {back} brought it back (booted) after "
                               f"{took:.1f} s: this cell is lost, the next ones run",
                               serial=self.serial, command=error.command, fix=RECONNECT_FIX)
         self.quarantine = (f"device {self.serial} dropped off adb and `adb reconnect offline` did "

@@ -33,7 +33,9 @@ FAULT_HELP = ("disconnect-after=N (drop the connection at the N+1th stream; the 
               "storage-full (push fails, df shows 0 free), unauthorized (AUTH, never accepted), "
               "offline (TCP accepted, no handshake), disconnect (the cable pulled now: "
               "connections dropped and refused until the fault is cleared), latency=MS (a slow, "
-              "jittery link: every message leaves 0.5-1.5 x MS late)")
+              "jittery link: every message leaves 0.5-1.5 x MS late), reboot=S (now: connections "
+              "dropped, tools killed, back after S seconds with sys.boot_completed 0 for one "
+              "more second)")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Faults:
     offline: bool = False
     disconnect: bool = False
     latency_ms: float = 0.0
+    reboot_s: float | None = None
 
     @classmethod
     def parse(cls, items) -> "Faults":
@@ -61,6 +64,8 @@ class Faults:
                 values[name.replace("-", "_")] = int(value)
             elif name == "latency" and value.replace(".", "", 1).isdigit():
                 values["latency_ms"] = float(value)
+            elif name == "reboot" and value.replace(".", "", 1).isdigit():
+                values["reboot_s"] = float(value)
             elif name == "hang" and value in ("", "all", "tools"):
                 values["hang_tools" if value == "tools" else "hang_all"] = True
             elif name in ("storage-full", "unauthorized", "offline", "disconnect") and not value:
@@ -118,6 +123,30 @@ class DeviceState:
                 self.stalled = False
         if faults.disconnect:
             self._on_drop()
+        if faults.reboot_s is not None:
+            self._reboot(faults.reboot_s)
+
+    def _reboot(self, seconds: float) -> None:
+        """``reboot=S``: down now (connections dropped, tools killed), up after S seconds, boot
+        completed one second later; one-shot (the fault leaves the set once the phone is up)."""
+        import dataclasses
+
+        with self._lock:
+            self.gone = True
+            self.faults = dataclasses.replace(self.faults, reboot_s=None)
+            self.props["sys.boot_completed"] = "0"
+        self._on_drop()
+        self.kill_children()
+
+        def come_up() -> None:
+            with self._lock:
+                self.gone = self.faults.disconnect
+            time.sleep(1.0)
+            self.props["sys.boot_completed"] = "1"
+
+        timer = threading.Timer(seconds, come_up)
+        timer.daemon = True
+        timer.start()
 
     def default_env(self) -> dict[str, str]:
         return {"PATH": PATH, "HOME": "/", "TMPDIR": "/data/local/tmp", "SHELL": "/system/bin/sh",

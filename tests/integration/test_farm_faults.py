@@ -187,3 +187,18 @@ def test_sigkilled_farm_run_keeps_its_records_and_the_next_run_starts_cleanly(
     assert again.returncode == 0, again.stdout[-3000:]  # the phone's lease died with the kill
     rows = _records(tmp_path / "second")
     assert len(rows) == 8 and all(r["status"] in ("ok", "unsupported") for r in rows)
+
+
+def test_reboot_mid_run_waits_for_boot_and_goes_on(virtual_phone, adb_server, model_cache,
+                                                   models, tmp_path):
+    phone = virtual_phone("pixel8", compute_sleep_ms=20)
+    run, by_serial = run_farm([phone], adb_server, model_cache, tmp_path,
+                              {phone.serial: lambda: phone.set_faults(["reboot=2"])})
+    assert run.returncode in (0, 1), run.stdout[-3000:]
+    rows = by_serial[phone.serial]
+    cut = [r for r in rows if r["status"] == "infra_error"]
+    assert len(cut) == 1 and "brought it back (booted)" in cut[0]["reason"], \
+        [r.get("reason") for r in cut]
+    after = rows[rows.index(cut[0]) + 1:]
+    assert any(r["status"] == "ok" and r["suite"] == "latency" for r in after)
+    assert phone.state.props["sys.boot_completed"] == "1"

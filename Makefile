@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[engines,coreml,test]'
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[engines,coreml,convert,test,ios]'
 	# --no-deps: pnnx's and onnx2torch's declared dependencies pull torchvision/a second torch
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps 'pnnx>=20240410' 'onnx2torch>=1.5'
 	touch $(STAMP)

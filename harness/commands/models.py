@@ -65,10 +65,14 @@ def chosen_models(names, manifest: dict[str, ModelSpec], shapes) -> dict[str, Mo
 
 
 def _build(args, manifest, specs: dict[str, ModelSpec], cache: Path, shapes) -> int:
+    from ..config import read_pyproject_defaults
     from ..models.build import default_build_dir
     from ..models.build.index import VariantIndex
+    from ..models.build.matrix import render
     from ..models.build.pipeline import build_model, load_plan
+    from ..models.fidelity import Thresholds
     from ..models.inputs import check_input_shapes, declared_inputs
+    from ..models.variants import VARIANTS
 
     plans = load_plan(args.plan, [*manifest, *(n for n in specs if n not in manifest)])
     build_dir = args.build_dir or default_build_dir(cache)
@@ -76,13 +80,19 @@ def _build(args, manifest, specs: dict[str, ModelSpec], cache: Path, shapes) -> 
     sources = {name: fetch(spec, cache) for name, spec in specs.items()}
     for line in check_input_shapes(specs, sources, shapes):
         print(f"edgelab: {line}")  # before converting: calibration and pnnx use these shapes
+    # the run-time fidelity thresholds judge each artifact at build time too
+    thresholds = Thresholds.from_table(read_pyproject_defaults(Path.cwd()).get("fidelity"))
     counts: dict[str, int] = {}
+    entries = []
     for name, spec in specs.items():
         names = {t.name for t in declared_inputs(sources[name], spec.format)}
         # only this model's own inputs key its build: a shape for another model rebuilds nothing
         spec = spec.with_input_shapes([(n, d) for n, d in shapes if not names or n in names])
-        for entry in build_model(spec, sources[name], index, plans[name]):
+        for entry in build_model(spec, sources[name], index, plans[name], thresholds=thresholds):
             counts[entry["action"]] = counts.get(entry["action"], 0) + 1
+            entries.append(entry)
+    print()
+    print(render(entries, VARIANTS))
     summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
     print(f"edgelab: {index.path}: {summary}")
     return 0

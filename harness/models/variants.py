@@ -39,6 +39,10 @@ class Artifact:
     precision: str = "fp32 (source as shipped)"
     compression_ratio: float | None = 1.0
     notes: dict[str, Any] | None = None  # build-time findings, e.g. which ORT kernels really run
+    # how it was made from the source, one step per format: [{"format", "converter",
+    # "version"}...]; the first step is the source. Only for artifacts converted from another
+    # format than their own (a TFLite source's ncnn model: tflite -> onnx -> ncnn)
+    chain: tuple[dict[str, Any], ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = {"id": self.variant, "format": self.format, "path": str(self.path),
@@ -46,6 +50,8 @@ class Artifact:
                 "precision": self.precision, "compression_ratio": self.compression_ratio}
         if self.notes:
             data["notes"] = self.notes
+        if self.chain:
+            data["chain"] = [dict(step) for step in self.chain]
         return data
 
 
@@ -123,4 +129,13 @@ def resolve_artifact(model: ModelSpec, source_path: Path, variant: str, engine_f
     return Artifact(model.name, variant, engine_format, path, entry["sha256"], entry["bytes"],
                     converter=f"{converter['name']} {converter['version'] or ''}".strip(),
                     precision=entry.get("precision", ""),
-                    compression_ratio=entry.get("compression_ratio"), notes=entry.get("notes"))
+                    compression_ratio=entry.get("compression_ratio"), notes=entry.get("notes"),
+                    chain=_chain(entry))
+
+
+def _chain(entry: dict[str, Any]) -> tuple[dict[str, Any], ...] | None:
+    """The steps from the source to this artifact when it crossed formats (else None)."""
+    steps = entry.get("chain") or ()
+    if len({step.get("format") for step in steps}) < 2:
+        return None
+    return tuple({k: step.get(k) for k in ("format", "converter", "version")} for step in steps)

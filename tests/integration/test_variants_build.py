@@ -92,9 +92,8 @@ def test_index_lists_every_planned_cell_with_its_facts(built):
 def test_impossible_cells_say_why(built):
     index = entries(built[0])
     reasons = {k: e["reason"] for k, e in index.items() if e["status"] == "unconvertible"}
-    assert "TensorFlow" in reasons["ppocr_cls/fp32/tflite"]
-    assert "pnnx reads TorchScript and ONNX only" in reasons["face_landmark/fp32/ncnn"]
-    assert "ncnn2int8" in reasons["ppocr_cls/int8/ncnn"]
+    assert "no dynamic-range INT8 mode" in reasons["ppocr_cls/int8-dynamic/ncnn"]
+    assert "no weight-only INT8 mode" in reasons["face_landmark/int8-weight/ncnn"]
     assert "weight-only" in reasons["ppocr_cls/int8-weight/onnx"]
     coreml = index["ppocr_cls/fp16/coreml"]
     if HAS_COREML:
@@ -122,8 +121,9 @@ def test_resolution_reads_the_index(built, manifest, sources):
     artifact = resolve_artifact(spec, source, "fp16", "ncnn", build_dir)
     assert artifact.path.suffix == ".param" and artifact.converter.startswith("pnnx ")
     assert resolve_artifact(spec, source, "fp32", "onnx", build_dir).path == source
-    with pytest.raises(Unsupported, match="no int8 ncnn artifact of ppocr_cls: ncnn's INT8 tools"):
-        resolve_artifact(spec, source, "int8", "ncnn", build_dir)
+    with pytest.raises(Unsupported, match="no int8-dynamic ncnn artifact of ppocr_cls: ncnn has "
+                                          "no dynamic-range INT8 mode"):
+        resolve_artifact(spec, source, "int8-dynamic", "ncnn", build_dir)
     with pytest.raises(Unsupported, match="variants not built yet"):
         resolve_artifact(manifest["ppocr_det"], source, "fp16", "onnx", build_dir)
 
@@ -211,3 +211,69 @@ def test_mnn_models_have_the_benchmark_input_shape(built, manifest, sources):
     entry = next(e for e in entries(build_dir).values()
                  if e["model"] == "ppocr_cls" and e["format"] == "mnn" and e["variant"] == "fp32")
     assert entry["notes"]["static_input_shape"] == {"x": [1, 3, 48, 192]}
+
+
+def test_cross_format_edges_are_built_and_checked_against_the_source(built, manifest, sources):
+    """Issue 19: an ONNX source reaches LiteRT (litert-torch), a TFLite source reaches ONNX
+    Runtime (tflite2onnx) and ncnn (through that ONNX), every converted FP32 model is compared
+    with the source on the benchmark picture before its variants are built, and ncnn INT8 is
+    made (edgelab's writer of ncnn's int8 format)."""
+    build_dir, _ = built
+    index = entries(build_dir)
+    expected = {"ppocr_cls/fp32/tflite": ("litert-torch", ["onnx", "tflite"]),
+                "face_landmark/fp32/onnx": ("tflite2onnx", ["tflite", "onnx"]),
+                "face_landmark/fp32/ncnn": ("pnnx", ["tflite", "onnx", "ncnn"]),
+                "face_landmark/int8/ncnn": (None, ["tflite", "onnx", "ncnn", "ncnn"]),
+                "ppocr_cls/int8/ncnn": (None, ["onnx", "ncnn", "ncnn"])}
+    for key, (converter, formats) in expected.items():
+        entry = index[key]
+        assert entry["status"] == "ok", (key, entry["reason"])
+        assert [step["format"] for step in entry["chain"]] == formats, key
+        assert entry["chain"][0] == {"format": entry["source"]["format"], "converter": "source",
+                                     "sha256": entry["source"]["sha256"]}
+        if converter:
+            assert entry["converter"]["name"] == converter and entry["converter"]["version"]
+        figures = entry["fidelity"]
+        assert figures["input"] == manifest[entry["model"]].input.image
+        assert figures["cosine"] is not None and figures["ok"] in (True, False), key
+    # the conversions are exact up to float rounding: the verdict is a pass with real figures
+    for key in ("ppocr_cls/fp32/tflite", "face_landmark/fp32/onnx", "face_landmark/fp32/ncnn"):
+        assert index[key]["fidelity"]["ok"] is True and index[key]["fidelity"]["cosine"] > 0.999
+    assert index["ppocr_cls/fp32/tflite"]["fidelity"]["top1_agreement"] == 1.0
+    assert index["face_landmark/fp32/onnx"]["fidelity"]["landmark_nme"] < 0.001
+    # variants of a converted format are built from the checked FP32 model, not the source
+    derived = index["ppocr_cls/int8-dynamic/tflite"]
+    assert derived["input"] == {"format": "tflite", "entry": "ppocr_cls/fp32/tflite",
+                                "sha256": index["ppocr_cls/fp32/tflite"]["sha256"]}
+    assert index["ppocr_cls/int8/ncnn"]["converter"]["name"] in ("edgelab", "ncnn-tools")
+    assert index["ppocr_cls/int8/ncnn"]["compression_ratio"] > 3  # int8 weights really stored
+    # the TFLite source's ONNX keeps the source's NHWC interface (Transposes at its edges)
+    onnx_model = build_dir / index["face_landmark/fp32/onnx"]["path"]
+    from harness.models.inputs import declared_inputs
+
+    assert [t.shape for t in declared_inputs(onnx_model, "onnx")] == [(1, 192, 192, 3)]
+    # records can say how an artifact was made
+    artifact = resolve_artifact(manifest["face_landmark"], sources["face_landmark"], "int8",
+                                "ncnn", build_dir)
+    assert [s["format"] for s in artifact.as_dict()["chain"]] == ["tflite", "onnx", "ncnn", "ncnn"]
+
+
+def test_a_drifting_conversion_blocks_its_variants(tmp_path, manifest, sources):
+    """A converted FP32 model whose outputs do not match the source's is kept as a finding
+    (its figures in the index) and nothing is built from it."""
+    from harness.models.build.verify import Verifier
+    from harness.models.fidelity import Thresholds
+
+    index = VariantIndex.load(tmp_path / "build")
+    results = {r["id"]: r for r in build_model(
+        manifest["face_landmark"], sources["face_landmark"], index,
+        Plan(("fp32", "fp16"), ("onnx",)), log=quiet,
+        # the real check, judged with a threshold no conversion can meet
+        verifier=Verifier(manifest["face_landmark"], sources["face_landmark"],
+                          Thresholds(min_cosine=1.01)))}
+    bridge = results["face_landmark/fp32/onnx"]
+    assert bridge["status"] == "ok" and bridge["fidelity"]["ok"] is False
+    assert bridge["fidelity"]["reason"].startswith("output drift: cosine")
+    blocked = results["face_landmark/fp16/onnx"]
+    assert blocked["status"] == "unconvertible"
+    assert "does not compute what the source computes (output drift: cosine" in blocked["reason"]

@@ -1,4 +1,5 @@
-"""Core ML ``.mlpackage`` variants from an ONNX source, built on Linux.
+"""Core ML ``.mlpackage`` variants from an ONNX model (the source, or the FP32 ONNX made from a
+TFLite source), built on Linux.
 
 Path: onnx2torch -> torch.jit.trace -> coremltools ``convert(convert_to="mlprogram")``. Core ML
 cannot *run* here (predict is macOS-only), so the package is checked with
@@ -22,8 +23,6 @@ from pathlib import Path
 from .recipe import BuildContext, Recipe, run_tool
 
 _HINT = "pip install 'edgelab[coreml]'"
-_FROM = {"tflite": "no TFLite -> Core ML path without TensorFlow (coremltools converts "
-                   "PyTorch/TensorFlow; onnx2torch needs an ONNX source)"}
 
 
 def _convert(ctx: BuildContext, out: Path, precision: str) -> Path:
@@ -48,7 +47,8 @@ def _int8_weight(ctx, out):
     return _convert(ctx, out, "int8-weight")
 
 
-_CT = dict(sources=("onnx",), source_reasons=_FROM, install_hint=_HINT,
+# reads ONNX: the source, or the FP32 ONNX the build made from a TFLite source
+_CT = dict(sources=("onnx",), install_hint=_HINT,
            requires=("torch", "onnx2torch"))
 
 RECIPES = [

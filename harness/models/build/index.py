@@ -32,7 +32,7 @@ from ...errors import UsageError
 INDEX_FILE = "variants.json"
 SCHEMA_VERSION = 1
 # bump when a recipe's code changes in a way that changes its output: forces a rebuild
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3  # 3: entries carry chain, input and fidelity
 
 
 def entry_id(model: str, variant: str, fmt: str) -> str:

@@ -13,8 +13,6 @@ from ..manifest import TensorSpec
 from .calibration import calibration_feeds
 from .recipe import BuildContext, ConversionError, Recipe, require_file
 
-_NOT_FROM_TFLITE = ("no TFLite -> ONNX converter without TensorFlow on PyPI "
-                    "(tf2onnx needs TensorFlow)")
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
               "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
 
@@ -173,20 +171,28 @@ def _source(ctx: BuildContext, out: Path) -> Path:
     return ctx.source  # verified by its manifest sha256 when fetched
 
 
-_FROM = {"tflite": _NOT_FROM_TFLITE}
+def _from_tflite(ctx: BuildContext, out: Path) -> Path:
+    from .bridges import tflite_to_onnx
 
+    return tflite_to_onnx(ctx, out)
+
+
+# Every recipe but the first two reads an ONNX model: the source, or the FP32 ONNX the second
+# recipe converted from a TFLite source (pipeline: a recipe's input)
 RECIPES = [
     Recipe("onnx", "fp32", "fp32 (source as shipped)", "source", {}, _source,
-           sources=("onnx",), source_reasons=_FROM),
+           sources=("onnx",)),
+    Recipe("onnx", "fp32", "fp32, converted from the TFLite source (NCHW inside, the source's "
+           "NHWC inputs/outputs)", "tflite2onnx", {"interface": "source (edge Transposes)"},
+           _from_tflite, sources=("tflite",), requires=("onnx",),
+           install_hint="pip install 'edgelab[convert]'"),
     Recipe("onnx", "fp16", "fp16 weights and compute, fp32 inputs/outputs", "onnxconverter-common",
-           {"keep_io_types": True}, _fp16, source_reasons=_FROM,
-           install_hint="pip install onnxconverter-common"),
+           {"keep_io_types": True}, _fp16, install_hint="pip install onnxconverter-common"),
     Recipe("onnx", "int8-dynamic", "int8 weights (uint8), activations quantized at run time",
-           "onnxruntime", {"weight_type": "QUInt8", "pre_process": True}, _int8_dynamic, source_reasons=_FROM),
+           "onnxruntime", {"weight_type": "QUInt8", "pre_process": True}, _int8_dynamic),
     Recipe("onnx", "int8", "int8 QDQ static, per-channel weights, uint8 activations",
            "onnxruntime", {"format": "QDQ", "per_channel": True, "opset_min": 13,
-                           "calibration": "8 scikit-image photos, MinMax"},
-           _int8_static, source_reasons=_FROM),
+                           "calibration": "8 scikit-image photos, MinMax"}, _int8_static),
     Recipe("onnx", "int8-weight", "", "onnxruntime", {},
            unavailable="onnxruntime.quantization has no INT8 weight-only recipe for Conv "
                        "(MatMulNBits is 4-bit MatMul only); use int8-dynamic"),

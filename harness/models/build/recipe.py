@@ -3,6 +3,11 @@
 Each converter family module (onnx_variants, tflite_variants, ncnn, mnn, coreml) exports
 ``RECIPES``, a list of ``Recipe``. A recipe that cannot exist (no tool for it) still appears, with
 ``unavailable`` set, so the index records *why* that cell has no artifact.
+
+A recipe reads one model, its *input*: the source file when the source's format is one of the
+recipe's ``sources``, else the FP32 model of such a format that this build converted from the
+source (an ONNX made from a TFLite source, the ncnn FP32 model for ncnn INT8...). The recipe sees
+its input as ``ctx.source`` / ``ctx.source_format``; ``ctx.origin`` is always the source file.
 """
 from __future__ import annotations
 
@@ -23,15 +28,38 @@ class ConversionError(Exception):
 @dataclass
 class BuildContext:
     spec: ModelSpec
-    source: Path            # the verified source model file
+    source: Path            # the model this recipe reads: the source file, or a converted FP32
     source_sha256: str
     log: Callable[[str], None] = print
     notes: dict[str, Any] = field(default_factory=dict)  # what a recipe found out; reset per recipe
     _cache: dict[str, Any] = field(default_factory=dict)
+    input_format: str | None = None  # format of ``source`` when it is not the source file
+    origin: Path | None = None       # the verified source model file (set in __post_init__)
+    origin_sha256: str = ""
+
+    def __post_init__(self):
+        if self.origin is None:
+            self.origin, self.origin_sha256 = self.source, self.source_sha256
 
     @property
     def source_format(self) -> str:
+        """Format of the model this recipe reads (``source``)."""
+        return self.input_format or self.spec.format
+
+    @property
+    def origin_format(self) -> str:
         return self.spec.format
+
+    def reading(self, path: Path, fmt: str) -> "BuildContext":
+        """The same build, with a recipe reading ``path`` (a converted FP32 model) as its input.
+        Shares the memo: keys of per-format things (calibration feeds) name their format."""
+        view = BuildContext(spec=self.spec, source=path, source_sha256="", log=self.log,
+                            notes=self.notes, _cache=self._cache, origin=self.origin,
+                            origin_sha256=self.origin_sha256,
+                            input_format=None if path == self.origin else fmt)
+        if path == self.origin:
+            view.source_sha256 = self.origin_sha256
+        return view
 
     def memo(self, key: str, make: Callable[[], Any]) -> Any:
         """Share expensive things (calibration feeds) between the recipes of one model."""
@@ -53,8 +81,14 @@ class Recipe:
     unavailable: str | None = None   # no tool can make this variant: the reason
     install_hint: str = ""
     requires: tuple[str, ...] = ()   # more distributions the converter needs (keyed too)
+    # a converter that is no PyPI distribution (edgelab's own writer, a lab's C++ tools) says
+    # its version itself; also whether it is there at all (None: it is, else why not)
+    version_of: Callable[[], str | None] | None = None
+    missing: Callable[[], str | None] | None = None
 
     def version(self) -> str | None:
+        if self.version_of is not None:
+            return self.version_of()
         return dist_version(self.converter) if self.converter != "source" else None
 
     def tool_versions(self) -> dict[str, str | None]:
@@ -67,7 +101,10 @@ class Recipe:
         if source_format not in self.sources:
             return self.source_reasons.get(
                 source_format, f"no {source_format} -> {self.format} converter for {self.variant}")
-        for name in ((self.converter,) if self.converter != "source" else ()) + self.requires:
+        if self.missing is not None:
+            return self.missing()
+        own = (self.converter,) if self.converter != "source" and self.version_of is None else ()
+        for name in own + self.requires:
             if dist_version(name) is None:
                 return f"{name} not installed ({self.install_hint or 'pip install ' + name})"
         return None

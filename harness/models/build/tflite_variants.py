@@ -20,8 +20,6 @@ from ..manifest import TensorSpec
 from .calibration import calibration_feeds
 from .recipe import BuildContext, ConversionError, Recipe, require_file
 
-_NOT_FROM_ONNX = ("no ONNX -> TFLite converter without TensorFlow on PyPI "
-                  "(onnx2tf / onnx-tf need TensorFlow)")
 _HINT = "pip install ai-edge-quantizer"
 SIGNATURE = "serving_default"
 os.environ.setdefault("TQDM_DISABLE", "1")  # the quantizer's progress bars, one per call
@@ -65,9 +63,9 @@ def _quantize(ctx: BuildContext, out: Path, recipe, calibrate: bool = False) -> 
         q = quantizer.Quantizer(str(prepared), recipe)
         calibration = None
         if calibrate:
+            signature, inputs = _signature_inputs(prepared)
             feeds = ctx.memo("tflite-calibration", lambda: calibration_feeds(
-                _inputs(prepared), ctx.spec.input))
-            signature = next(iter(_signatures(prepared)))
+                inputs, ctx.spec.input))
             calibration = q.calibrate({signature: feeds})
         q.quantize(calibration).export_model(str(target), overwrite=True)
     for leftover in work.iterdir():
@@ -88,14 +86,15 @@ def _interpreter(path: Path):
     return Interpreter(model_path=str(path))
 
 
-def _inputs(path: Path) -> list[TensorSpec]:
-    details = _interpreter(path).get_input_details()
-    return [TensorSpec(d["name"], tuple(int(x) for x in d["shape"]), d["dtype"].__name__)
-            for d in details]
-
-
-def _signatures(path: Path) -> dict:
-    return _interpreter(path).get_signature_list()
+def _signature_inputs(path: Path) -> tuple[str, list[TensorSpec]]:
+    """The first signature and its inputs by *signature* name: calibration feeds are keyed so
+    (a model made by litert-torch names its input ``args_0``, its tensor
+    ``serving_default_args_0:0``; the signature edgelab adds uses the tensor names)."""
+    interpreter = _interpreter(path)
+    signature = next(iter(interpreter.get_signature_list()))
+    details = interpreter.get_signature_runner(signature).get_input_details()
+    return signature, [TensorSpec(name, tuple(int(x) for x in d["shape"]), d["dtype"].__name__)
+                       for name, d in details.items()]
 
 
 def _recipe_manager():
@@ -137,23 +136,28 @@ def _source(ctx: BuildContext, out: Path) -> Path:
     return ctx.source
 
 
-_FROM = {"onnx": _NOT_FROM_ONNX}
+def _from_onnx(ctx: BuildContext, out: Path) -> Path:
+    from .bridges import onnx_to_tflite
+
+    return onnx_to_tflite(ctx, out)
+
+
 _AEQ = "ai-edge-quantizer"
+_T = dict(sources=("tflite",), install_hint=_HINT)  # the source, or the FP32 TFLite made from it
 
 RECIPES = [
-    Recipe("tflite", "fp32", "fp32 (source as shipped)", "source", {}, _source,
-           sources=("tflite",), source_reasons=_FROM),
+    Recipe("tflite", "fp32", "fp32 (source as shipped)", "source", {}, _source, sources=("tflite",)),
+    Recipe("tflite", "fp32", "fp32, converted from the ONNX source (static input shape)",
+           "litert-torch", {"path": "ort-fold+onnx2torch+litert_torch.convert"}, _from_onnx,
+           sources=("onnx",), requires=("litert-converter", "onnx2torch", "torch"),
+           install_hint="pip install 'edgelab[convert]'"),
     Recipe("tflite", "fp16", "fp16 weights (float casting), fp32 compute", _AEQ,
-           {"recipe": "float_casting_16"}, _fp16, sources=("tflite",), source_reasons=_FROM,
-           install_hint=_HINT),
+           {"recipe": "float_casting_16"}, _fp16, **_T),
     Recipe("tflite", "int8-dynamic", "int8 weights, activations quantized at run time", _AEQ,
-           {"recipe": "dynamic_wi8_afp32"}, _int8_dynamic, sources=("tflite",),
-           source_reasons=_FROM, install_hint=_HINT),
+           {"recipe": "dynamic_wi8_afp32"}, _int8_dynamic, **_T),
     Recipe("tflite", "int8-weight", "int8 weights dequantized to fp32, fp32 compute", _AEQ,
-           {"recipe": "weight_only_wi8_afp32"}, _int8_weight, sources=("tflite",),
-           source_reasons=_FROM, install_hint=_HINT),
+           {"recipe": "weight_only_wi8_afp32"}, _int8_weight, **_T),
     Recipe("tflite", "int8", "int8 static weights+activations, fp32 I/O", _AEQ,
            {"recipe": "static_wi8_ai8", "io": "float32",
-            "calibration": "8 scikit-image photos"}, _int8_static, sources=("tflite",),
-           source_reasons=_FROM, install_hint=_HINT),
+            "calibration": "8 scikit-image photos"}, _int8_static, **_T),
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from ..config import export_adb_environment, parse_csv, parse_host_port
 from ..devices import journal
@@ -21,6 +22,9 @@ def add_arguments(parser) -> None:
                              "127.0.0.1:5037)")
     parser.add_argument("--adb-connect", type=parse_csv, default=None, metavar="HOST:PORT,...",
                         help="`adb connect` these first (network or virtual devices), as pytest's")
+    parser.add_argument("--usbmux", default=None, metavar="HOST:PORT|PATH",
+                        help="usbmuxd to ask for iPhones (sets USBMUXD_SOCKET_ADDRESS, which "
+                             "pymobiledevice3 and pytest runs read; default /var/run/usbmuxd)")
     parser.add_argument("--restore", nargs="?", const="", default=None, metavar="ID",
                         help="restore the governors (and fixed-performance mode) a run that was "
                              "killed left changed, from its journal in "
@@ -29,6 +33,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     export_adb_environment(args.adb_server, args.adb_connect)
+    if args.usbmux:
+        os.environ["USBMUXD_SOCKET_ADDRESS"] = args.usbmux
     if args.restore is not None:
         return restore(args.restore or None)
     notes: list[str] = []
@@ -62,6 +68,8 @@ def run(args) -> int:
         matched = f"  profile {profile['profile']}" if profile.get("profile") else ""
         print(f"{e['id']:<24} {e['kind']:<16} {e['state']:<13} {e.get('model', '')}{tag}"
               f"{'  [' + abis + ']' if abis else ''}{matched}")
+        if e["kind"] == "ios":
+            print(f"{'':<24} {_ios_line(e.get('details', {}))}")
         if e.get("profile_error"):
             print(f"{'':<24} probe failed: {e['profile_error']}")
         if e.get("lease"):
@@ -76,6 +84,14 @@ def run(args) -> int:
         print(f"restore journal: {device}: {journal.describe(data)} ({path}); repair with "
               f"`python -m harness devices --restore {device}`")
     return 0
+
+
+def _ios_line(details: dict) -> str:
+    """ProductType, iOS version, CPU architecture, chip; and the fix when a person must act."""
+    parts = [details.get("product_type") or "?", f"iOS {details.get('product_version') or '?'}",
+             details.get("cpu_architecture") or "arch unknown", details.get("chip") or "chip unknown"]
+    line = " · ".join(parts)
+    return f"{line}\n{'':<24} fix: {details['fix']}" if details.get("fix") else line
 
 
 def engine_readiness(abis: list[str], virtual: bool) -> dict:

@@ -1,4 +1,5 @@
-"""``python -m harness virtual-device``: serve a virtual Android phone for adb on 127.0.0.1."""
+"""``python -m harness virtual-device``: serve a virtual Android phone for adb on 127.0.0.1, or
+(``--usbmux HOST:PORT``) a virtual iPhone behind a usbmuxd stand-in (commands/virtual_iphone.py)."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,11 @@ def add_arguments(parser) -> None:
                         help="BENCHMARK ONLY: tools compute nothing and sleep MS per iteration "
                              "(labelled: getprop ro.edgelab.simulated has compute_sleep), so "
                              "farm-scaling runs measure edgelab's orchestration, not host CPU")
+    parser.add_argument("--usbmux", metavar="HOST:PORT", default=None,
+                        help="serve a virtual iPhone instead: a usbmuxd stand-in (plist protocol) "
+                             "on this loopback address, for an iPhone profile from "
+                             "device_profiles/ios/ (e.g. --profile iphone14promax); clients use "
+                             "USBMUXD_SOCKET_ADDRESS=HOST:PORT (port 0 picks a free one)")
     parser.add_argument("--list-profiles", action="store_true", help="list the profiles and exit")
 
 
@@ -72,7 +78,17 @@ def run(args) -> int:
         for name in available_profiles():
             profile = load_profile(name)
             print(f"{name:<12} {profile.model:<10} {','.join(profile.abis):<32} {profile.description}")
+        from ..virtual.ios import available_ios_profiles, load_ios_profile
+
+        for name in available_ios_profiles():  # served with --usbmux
+            ios = load_ios_profile(name)
+            print(f"{name:<12} {ios.values.get('ProductType', ''):<10} {'usbmux':<32} "
+                  f"{ios.description}")
         return 0
+    if args.usbmux is not None:
+        from .virtual_iphone import serve
+
+        return serve(args)
     device = VirtualDevice(args.profile, port=args.port, serial=args.serial, faults=args.fault,
                            page_size=args.page_size, idle_timeout_s=args.idle_timeout or None,
                            max_lifetime_s=args.max_lifetime or None,

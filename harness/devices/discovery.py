@@ -16,6 +16,7 @@ from .base import DeviceInfo
 DISCOVERERS: dict[str, str] = {
     "host": "harness.devices.host:discover",
     "android": "harness.devices.android:discover",
+    "ios": "harness.devices.ios:discover",
 }
 
 # DeviceInfo.kind -> "module:Class" taking the DeviceInfo
@@ -23,6 +24,7 @@ OPENERS: dict[str, str] = {
     "host": "harness.devices.host:HostDevice",
     "android": "harness.devices.android:AndroidDevice",
     "virtual-android": "harness.devices.android:AndroidDevice",
+    "ios": "harness.devices.ios:IOSDevice",
 }
 
 

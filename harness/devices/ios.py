@@ -1,0 +1,232 @@
+"""iPhones over usbmux, with pymobiledevice3 (the ``ios`` extra, imported only here, lazily).
+
+Discovery asks usbmuxd for its devices (``USBMUXD_SOCKET_ADDRESS=HOST:PORT`` or a socket path,
+as libusbmuxd and pymobiledevice3 read it; else /var/run/usbmuxd), then lockdownd of each for
+ProductType, ProductVersion, CPUArchitecture and whether it trusts this computer. A phone that
+needs a person (not paired, locked, trust denied, Developer Mode off, iOS 17+ tunnel not
+running, developer disk image not mounted) is listed in that state with the fix
+(devices/ios_states.py), and each phone's probe is bounded (``PROBE_TIMEOUT_S``): a silent phone
+is "not answering", never a hang. Phones that answer ``EdgelabVirtual`` are the harness's own
+stand-in (harness/virtual/ios/) and are labelled virtual.
+
+Measuring runs Core ML through the EdgelabRunner app (ios/EdgelabRunner/, docs/ios.md); its
+deploy-run-collect path is not built yet, so a ready iPhone's cells are ``unsupported`` with the
+steps, and other engines are ``unsupported`` on iOS.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import InfraError, Unsupported
+from . import ios_states
+from .base import DeviceInfo, ExecResult, no_preparation
+from .ios_chips import chip_of
+
+PROBE_TIMEOUT_S = 10.0   # one phone's lockdown answers; a real phone answers in well under 1 s
+LIST_TIMEOUT_S = 5.0     # usbmuxd's device list
+DEFAULT_USBMUXD = "/var/run/usbmuxd"
+VIRTUAL_KEY = "EdgelabVirtual"
+INSTALL_HINT = "pip install 'edgelab[ios]'"
+RUNNER_STEPS = ("build and sign ios/EdgelabRunner once with your team id and register the .ipa "
+                "(docs/ios.md, 'Build the runner app')")
+
+
+def usbmux_address() -> str | None:
+    """Where usbmuxd listens, when it is not the system socket (pymobiledevice3 reads the same
+    variable itself; edgelab reads it to say where it looked)."""
+    return os.environ.get("USBMUXD_SOCKET_ADDRESS") or None
+
+
+def discover(notes: list[str] | None = None, **_ignored) -> list[DeviceInfo]:
+    notes = notes if notes is not None else []
+    try:
+        import pymobiledevice3  # noqa: F401 - the ios extra
+    except ImportError:
+        notes.append(f"ios: pymobiledevice3 is not installed, iPhones are not looked for "
+                     f"({INSTALL_HINT})")
+        return []
+    address = usbmux_address()
+    if address is None and not Path(DEFAULT_USBMUXD).exists():
+        notes.append(f"ios: no usbmuxd at {DEFAULT_USBMUXD}: install and start usbmuxd "
+                     f"(`apt-get install usbmuxd`) to include iPhones, or set "
+                     f"USBMUXD_SOCKET_ADDRESS=HOST:PORT")
+        return []
+    where = address or DEFAULT_USBMUXD
+    try:
+        found = _run(_discover(address, notes), LIST_TIMEOUT_S + PROBE_TIMEOUT_S * 4)
+    except TimeoutError:
+        notes.append(f"ios: usbmuxd at {where} did not answer within its bound; iPhones left out "
+                     f"(restart usbmuxd: `sudo systemctl restart usbmuxd`)")
+        return []
+    except Exception as exc:  # the daemon is down or speaks something else
+        notes.append(f"ios: usbmuxd at {where}: {type(exc).__name__}: {exc or exc.__doc__}")
+        return []
+    return found
+
+
+def _run(coro, timeout_s: float):
+    """Run ``coro`` on a fresh event loop in a daemon thread, bounded: pytest may already run a
+    loop in this thread, and a stuck socket must not keep the process from ending."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="ios-discovery", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise TimeoutError(f"iOS discovery took over {timeout_s:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+async def _discover(address: str | None, notes: list[str]) -> list[DeviceInfo]:
+    from pymobiledevice3 import usbmux
+
+    devices = await asyncio.wait_for(usbmux.list_devices(usbmux_address=address), LIST_TIMEOUT_S)
+    found = []
+    for mux_device in devices:
+        try:
+            found.append(await asyncio.wait_for(_probe(mux_device, address),
+                                                PROBE_TIMEOUT_S))
+        except asyncio.TimeoutError:
+            found.append(_info(mux_device.serial, {}, ios_states.NOT_ANSWERING, address,
+                               mux_device.connection_type))
+            notes.append(f"ios: {mux_device.serial} did not answer lockdown within "
+                         f"{PROBE_TIMEOUT_S:g} s")
+        except Exception as exc:
+            found.append(_info(mux_device.serial, {}, ios_states.NOT_ANSWERING, address,
+                               mux_device.connection_type))
+            notes.append(f"ios: {mux_device.serial}: {type(exc).__name__}: {exc or exc.__doc__}")
+    return found
+
+
+async def _probe(mux_device, address: str | None) -> DeviceInfo:
+    from pymobiledevice3.lockdown import create_using_usbmux
+
+    lockdown = await create_using_usbmux(mux_device.serial, autopair=False,
+                                         connection_type=mux_device.connection_type,
+                                         usbmux_address=address)
+    try:
+        values = dict(lockdown.all_values)
+        if not lockdown.paired:
+            state = await _pairing_state(lockdown)
+        if lockdown.paired:  # already, or the one Pair attempt just succeeded
+            values = dict(lockdown.all_values)  # a session shows more than the untrusted set
+            state = await _trusted_state(lockdown, values)
+    finally:
+        await lockdown.close()
+    return _info(mux_device.serial, values, state, address, mux_device.connection_type)
+
+
+async def _pairing_state(lockdown) -> str:
+    """One Pair attempt that does not wait (``timeout=0``): a phone that already trusts us
+    pairs, otherwise its refusal says which person-step is missing. It shows the Trust dialog
+    on the phone, which is what the fix asks the person to answer."""
+    try:
+        await lockdown.pair(timeout=0)
+    except Exception as exc:
+        return ios_states.PAIR_REFUSALS.get(type(exc).__name__, ios_states.NOT_PAIRED)
+    await lockdown.validate_pairing()  # the session the trusted questions need
+    return ios_states.READY
+
+
+async def _trusted_state(lockdown, values: dict[str, Any]) -> str:
+    """Developer Mode, the iOS 17+ tunnel and the developer disk image of a paired phone.
+    NOT RUN ON A REAL iPHONE YET (the stand-in never trusts): each question that fails is
+    "could not tell" (None), not held against the phone."""
+    version = values.get("ProductVersion")
+    developer_mode = tunnel = mounted = None
+    try:
+        if lockdown.has_developer_mode:
+            developer_mode = bool(await lockdown.get_developer_mode_status())
+    except Exception:
+        pass
+    if ios_states._major(version) is not None and ios_states._major(version) >= 17:
+        try:
+            from pymobiledevice3.tunneld.api import get_tunneld_tunnels
+
+            tunnel = lockdown.udid in await get_tunneld_tunnels()
+        except Exception:  # TunneldConnectionError: no tunneld on this host
+            tunnel = False
+    else:
+        try:
+            from pymobiledevice3.services.mobile_image_mounter import MobileImageMounterService
+
+            mounted = await MobileImageMounterService(lockdown).is_image_mounted("Developer")
+        except Exception:
+            pass
+    return ios_states.trusted_state(version, developer_mode, tunnel, mounted)
+
+
+def _info(udid: str, values: dict[str, Any], state: str, address: str | None,
+          connection_type: str | None) -> DeviceInfo:
+    product_type = values.get("ProductType")
+    chip = chip_of(product_type)
+    arch = values.get("CPUArchitecture")
+    details: dict[str, Any] = {
+        "product_type": product_type, "product_version": values.get("ProductVersion"),
+        "build_version": values.get("BuildVersion"), "device_name": values.get("DeviceName"),
+        "cpu_architecture": arch or chip["arch"],
+        "cpu_architecture_from": "lockdown" if arch else ("chip table" if chip["arch"] else None),
+        "chip": chip["chip"], "hardware_platform": values.get("HardwarePlatform"),
+        "connection": connection_type, "usbmux": address or DEFAULT_USBMUXD,
+    }
+    fix = ios_states.fix_for(state)
+    if fix:
+        details["fix"] = fix
+    return DeviceInfo(id=udid, kind="ios", serial=udid, model=str(product_type or "iPhone"),
+                      state=state, virtual=values.get(VIRTUAL_KEY) is True,
+                      details={k: v for k, v in details.items() if v is not None})
+
+
+class IOSDevice:
+    """An iPhone found by discovery. Only a ready one is opened (run/measure.py checks the
+    state first); what it is comes from discovery's lockdown answers, carried in ``info``."""
+
+    def __init__(self, info: DeviceInfo, timeout_s: float | None = None):
+        self.info = info
+        self.timeout_s = timeout_s
+
+    def profile(self) -> dict[str, Any]:
+        d = self.info.details
+        arch = d.get("cpu_architecture")
+        return {"kind": "ios", "model": self.info.model, "os": f"iOS {d.get('product_version')}",
+                "product_type": d.get("product_type"), "release": d.get("product_version"),
+                "arch": arch, "abis": [arch] if arch else [], "soc": d.get("chip"),
+                "manufacturer": "Apple", "virtual": self.info.virtual}
+
+    def exec(self, argv: list[str], timeout: float | None = None) -> ExecResult:
+        raise Unsupported("iPhones have no shell for edgelab: jobs run in the EdgelabRunner app")
+
+    def push(self, local: Path, remote_dir: str) -> str:
+        raise InfraError("pushing to an iPhone (house_arrest/AFC into the runner's container) "
+                         "is not built yet (docs/ios.md, 'Status')", serial=self.info.serial)
+
+    def pull(self, remote: str, local: Path) -> Path:
+        raise InfraError("pulling from an iPhone is not built yet (docs/ios.md, 'Status')",
+                         serial=self.info.serial)
+
+    def prepare(self, conditions: dict[str, Any]):
+        # iOS gives no governor or performance-mode control to a host: the record says so
+        return no_preparation({"governor": "unavailable"})
+
+    def sample(self) -> dict[str, Any]:
+        return {}  # AppleSmartBattery telemetry is not built yet (docs/ios.md, 'Status')
+
+    def run_engine(self, engine, artifact, spec, settings):
+        if engine.name != "coreml":
+            raise Unsupported(f"{engine.name} does not run on iPhones in edgelab: iOS cells "
+                              f"measure Core ML through the EdgelabRunner app")
+        raise Unsupported(f"the EdgelabRunner app is not deployed by this edgelab: "
+                          f"{RUNNER_STEPS}; running it from Linux (install, push, launch, "
+                          f"collect) is not built yet")

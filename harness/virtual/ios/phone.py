@@ -1,0 +1,128 @@
+"""A virtual iPhone: a usbmuxd stand-in on a loopback TCP port holding one device.
+
+The identity comes from an iPhone profile (captured values, ``profile.py``). Two values are made
+here, not captured, and labelled: ``DevicePublicKey`` (a fresh RSA key, which lockdownd gives
+untrusted hosts so they can build a pair record) and ``EdgelabVirtual`` (true: how edgelab tells
+its stand-in from a phone; no Apple device sends this key). Each connection is served on its own
+thread; ``max_lifetime_s``/``idle_timeout_s`` stop a stand-in a test or script forgot.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from typing import Any
+
+from ...errors import UsageError
+from .lockdownd import Lockdownd
+from .profile import IOSProfile, load_ios_profile
+from .usbmuxd import Usbmuxd
+
+VIRTUAL_KEY = "EdgelabVirtual"
+
+
+def parse_loopback(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` on a loopback address (the stand-in is for tests and CI only)."""
+    host, sep, port_text = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+        loopback = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host).is_loopback
+    except ValueError:
+        port, loopback = -1, False
+    if not sep or not 0 <= port <= 65535 or not loopback:
+        raise UsageError(f"--usbmux {address!r}: give HOST:PORT on a loopback address, e.g. "
+                         f"127.0.0.1:27015 (port 0 picks a free one)")
+    return host, port
+
+
+def _public_key_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.PKCS1)
+
+
+class VirtualIPhone:
+    def __init__(self, profile: str | IOSProfile, address: str = "127.0.0.1:0",
+                 max_lifetime_s: float | None = None, idle_timeout_s: float | None = None):
+        self.profile = profile if isinstance(profile, IOSProfile) else load_ios_profile(profile)
+        self.host, self._port = parse_loopback(address)
+        values: dict[str, Any] = dict(self.profile.values)
+        values["DevicePublicKey"] = _public_key_pem()
+        values[VIRTUAL_KEY] = True
+        self.lockdownd = Lockdownd(values, self.profile.pairing)
+        self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd)
+        self.max_lifetime_s = max_lifetime_s
+        self.idle_timeout_s = idle_timeout_s
+        self._listener: socket.socket | None = None
+        self._stopped = threading.Event()
+        self._last_traffic = time.monotonic()
+
+    @property
+    def port(self) -> int:
+        return self._listener.getsockname()[1] if self._listener else self._port
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> "VirtualIPhone":
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((self.host, self._port))
+        except OSError as exc:
+            listener.close()
+            raise UsageError(f"--usbmux {self.host}:{self._port}: cannot listen there ({exc}); "
+                             f"pick another port or 0 for a free one") from None
+        listener.listen(16)
+        listener.settimeout(0.2)
+        self._listener = listener
+        self._started = time.monotonic()
+        threading.Thread(target=self._accept, name="usbmuxd", daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            now = time.monotonic()
+            if (self.max_lifetime_s and now - self._started > self.max_lifetime_s) or \
+                    (self.idle_timeout_s and now - self._last_traffic > self.idle_timeout_s):
+                self.stop()
+                return
+            try:
+                conn, _ = self._listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            self._last_traffic = time.monotonic()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(60)  # a client that stops talking mid-packet frees its thread
+            try:
+                self.usbmuxd.serve(conn)
+            except (OSError, ValueError):
+                pass  # the client went away or sent garbage: that connection ends, no other
+            self._last_traffic = time.monotonic()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except OSError:
+                pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
+
+    def __enter__(self) -> "VirtualIPhone":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,140 @@
+"""iPhone profiles: ``device_profiles/ios/<name>.toml``, built from captures of real iPhones.
+
+A profile names one identity capture (``ideviceinfo`` lines, or the ``Properties`` of an iOS 17+
+RemoteXPC/RSD handshake) and turns it into the values lockdownd answers to an untrusted host's
+``GetValue``. What no capture holds is configuration in ``[lockdown]`` and says so; the pairing
+state the stand-in plays is ``[state] pairing``. Captures resolve against ../shared/device-data,
+else the copies in device_profiles/captures/ (same relative paths), like the Android profiles.
+
+The iPhone profiles live in their own folder because the Android profile loader reads every
+``device_profiles/*.toml`` as a phone with getprop/cpuinfo captures.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import UsageError
+from ..profile import LOCAL_CAPTURES, PROFILE_DIR, SHARED_CAPTURES
+
+IOS_PROFILE_DIR = PROFILE_DIR / "ios"
+CAPTURE_KINDS = ("ideviceinfo", "rsd_handshake")
+# what the stand-in can play; each is a state a person must resolve (devices/ios_states.py)
+PAIRING_STATES = ("untrusted", "locked", "denied")
+# lockdownd's own name for the key, for capture keys that differ (RSD handshake properties)
+_RSD_TO_LOCKDOWN = {"OSVersion": "ProductVersion", "HWModel": "HardwareModel"}
+# the keys lockdownd gives a host it does not trust (no session): what `ideviceinfo -s` prints
+UNTRUSTED_KEYS = ("BasebandVersion", "BoardId", "BuildVersion", "CPUArchitecture", "ChipID",
+                  "DeviceClass", "DeviceColor", "DeviceName", "DevicePublicKey", "HardwareModel",
+                  "HardwarePlatform", "ModelNumber", "ProductName", "ProductType",
+                  "ProductVersion", "ProductionSOC", "ProtocolVersion", "RegionInfo",
+                  "SerialNumber", "UniqueChipID", "UniqueDeviceID", "WiFiAddress")
+
+
+@dataclass(frozen=True)
+class IOSProfile:
+    name: str
+    description: str
+    values: dict[str, Any]          # lockdownd's untrusted GetValue answer (before the key)
+    udid: str                       # usbmuxd's SerialNumber for the device
+    pairing: str                    # one of PAIRING_STATES
+    sources: dict[str, str] = field(default_factory=dict)
+    configured: tuple[str, ...] = ()  # keys that came from [lockdown], not from a capture
+
+
+def available_ios_profiles() -> list[str]:
+    return sorted(p.stem for p in IOS_PROFILE_DIR.glob("*.toml") if p.stem != "chips")
+
+
+def resolve_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or "/" in name_or_path:
+        if not path.is_file():
+            raise UsageError(f"iPhone profile {name_or_path}: no such file; available: "
+                             f"{', '.join(available_ios_profiles())} (device_profiles/ios/)")
+        return path
+    candidate = IOS_PROFILE_DIR / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        raise UsageError(f"unknown iPhone profile {name_or_path!r}; available: "
+                         f"{', '.join(available_ios_profiles())} (device_profiles/ios/)")
+    return candidate
+
+
+def is_ios_profile(name_or_path: str) -> bool:
+    """Whether a --profile names an iPhone profile (its [captures] is an iOS identity)."""
+    try:
+        data = tomllib.loads(resolve_path(name_or_path).read_text())
+    except (UsageError, tomllib.TOMLDecodeError, OSError):
+        return False
+    return bool(set(data.get("captures", {})) & set(CAPTURE_KINDS))
+
+
+def load_ios_profile(name_or_path: str) -> IOSProfile:
+    path = resolve_path(name_or_path)
+    where = f"iPhone profile {path}"
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{where} is not valid TOML: {exc}") from None
+    captures = data.get("captures", {})
+    kinds = [k for k in captures if k in CAPTURE_KINDS]
+    unknown = set(captures) - set(CAPTURE_KINDS)
+    if unknown or len(kinds) != 1:
+        raise UsageError(f"{where} [captures]: give exactly one of {', '.join(CAPTURE_KINDS)} "
+                         f"(found {sorted(captures) or 'none'})")
+    kind = kinds[0]
+    text = _capture_text(captures[kind], where)
+    values = _rsd_values(text, where) if kind == "rsd_handshake" else _ideviceinfo_values(text)
+    configured = tuple(k for k in data.get("lockdown", {}) if k not in values)
+    for key, value in data.get("lockdown", {}).items():
+        values.setdefault(key, value)  # a capture wins over configuration
+    values = {k: values[k] for k in UNTRUSTED_KEYS if k in values}
+    if "UniqueDeviceID" not in values:
+        raise UsageError(f"{where}: no UniqueDeviceID in the capture; set one in [lockdown]")
+    pairing = str(data.get("state", {}).get("pairing", "untrusted"))
+    if pairing not in PAIRING_STATES:
+        raise UsageError(f"{where} [state] pairing = {pairing!r}: use one of "
+                         f"{', '.join(PAIRING_STATES)}")
+    device = data.get("device", {})
+    return IOSProfile(name=str(device.get("name", path.stem)),
+                      description=str(device.get("description", "")), values=values,
+                      udid=str(values["UniqueDeviceID"]), pairing=pairing,
+                      sources=dict(data.get("sources", {})), configured=configured)
+
+
+def _capture_text(relative: str, where: str) -> str:
+    for base in (SHARED_CAPTURES, LOCAL_CAPTURES):
+        if (base / relative).is_file():
+            return (base / relative).read_text(errors="replace")
+    raise UsageError(f"{where}: capture {relative} is in neither {SHARED_CAPTURES} nor "
+                     f"{LOCAL_CAPTURES}")
+
+
+def _rsd_values(text: str, where: str) -> dict[str, Any]:
+    """Typed values from an RSD handshake's ``Properties``; the UDID is rebuilt in the real
+    A12+ form ``<ChipID:08X>-<ECID:016X>`` from the capture's own ChipID and UniqueChipID
+    (its UniqueDeviceID was anonymised to a bare number, which no device prints)."""
+    try:
+        props = json.loads(text)["Properties"]
+    except (ValueError, KeyError) as exc:
+        raise UsageError(f"{where}: the rsd_handshake capture is not handshake JSON ({exc})") \
+            from None
+    values = {_RSD_TO_LOCKDOWN.get(k, k): v for k, v in props.items()
+              if not (k == "UniqueDeviceID" and "ChipID" in props)}
+    if "ChipID" in props and "UniqueChipID" in props:
+        values["UniqueDeviceID"] = f"{int(props['ChipID']):08X}-{int(props['UniqueChipID']):016X}"
+    if "SerialNumber" in values:
+        values["SerialNumber"] = str(values["SerialNumber"])  # lockdownd sends a string
+    return values
+
+
+def _ideviceinfo_values(text: str) -> dict[str, Any]:
+    from ...parsers import ios_info
+
+    values: dict[str, Any] = {}
+    for key, value in ios_info.parse(text).get("properties", {}).items():
+        values[key] = {"true": True, "false": False}.get(value, value)
+    return values

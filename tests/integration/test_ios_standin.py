@@ -1,0 +1,144 @@
+"""The virtual iPhone (usbmuxd stand-in + lockdownd) against the REAL pymobiledevice3 client.
+
+No test here runs on a real iPhone: the stand-in answers from captures of real ones
+(device_profiles/ios/), always labelled virtual. What is checked is that pymobiledevice3's own
+CLI and library list and query it unchanged, that edgelab discovers it with the fix for the state
+it plays, and that `pytest suites/ --device=all` records its cells as infra_error naming that fix.
+Every stand-in stops by itself (--max-lifetime / the fixture's stop).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from android_fixtures import model_cache, models  # noqa: F401 (fixtures)
+
+pytest.importorskip("pymobiledevice3", reason="the ios extra: pip install -e '.[ios]'")
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+XS_UDID = "00008120-000000000001B207"  # iPhone15,3: ChipID 0x8120, ECID 111111 of the capture
+
+
+@pytest.fixture
+def standin():
+    """Start ``python -m harness virtual-device --usbmux 127.0.0.1:0`` for a profile; the first
+    stdout line names the address. Killed at teardown, and bounded by --max-lifetime anyway."""
+    started = []
+
+    def start(profile: str = "iphone14promax") -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "virtual-device", "--profile",
+                                 profile, "--usbmux", "127.0.0.1:0", "--max-lifetime", "300"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=REPO, stdin=subprocess.DEVNULL)
+        started.append(proc)
+        line = proc.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), line + proc.stderr.read()
+        return line.split()[-1]
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _env(address: str) -> dict[str, str]:
+    env = {**os.environ, "USBMUXD_SOCKET_ADDRESS": address, "EDGELAB_ADB_SERVER": "127.0.0.1:1"}
+    env.pop("EDGELAB_ADB_START", None)
+    return env
+
+
+def test_the_real_pymobiledevice3_cli_lists_the_virtual_iphone(standin, tmp_path):
+    address = standin("device_profiles/ios/iphone14promax.toml")
+    run = subprocess.run([sys.executable, "-m", "pymobiledevice3", "usbmux", "list"],
+                         env={**_env(address), "HOME": str(tmp_path)}, capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    (device,) = json.loads(run.stdout)
+    # the captured iOS 17.0 handshake's identity, as lockdownd's untrusted GetValue gives it
+    assert device == {"BuildVersion": "21A5277j", "ConnectionType": "USB", "DeviceClass": "iPhone",
+                      "DeviceName": "edgelab virtual iPhone", "Identifier": XS_UDID,
+                      "ProductType": "iPhone15,3", "ProductVersion": "17.0",
+                      "UniqueDeviceID": XS_UDID}
+
+
+def test_the_library_gets_the_protocols_refusals(standin, tmp_path, monkeypatch):
+    """Through pymobiledevice3's own code paths: no pair record at usbmuxd (NotPairedError), a
+    device port nobody listens on (ConnectionFailedError), an untrusted StartSession refused,
+    and the Trust dialog pending on Pair."""
+    from pymobiledevice3 import exceptions, usbmux
+    from pymobiledevice3.lockdown import create_using_usbmux
+
+    address = standin()
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    async def scenario():
+        (device,) = await usbmux.list_devices(usbmux_address=address)
+        assert (device.serial, device.connection_type, device.ecid) == (XS_UDID, "USB", 111111)
+        mux = await usbmux.create_mux(usbmux_address=address)
+        try:
+            with pytest.raises(exceptions.NotPairedError):
+                await mux.get_pair_record(XS_UDID)
+        finally:
+            await mux.close()
+        with pytest.raises(exceptions.ConnectionFailedError):
+            await device.connect(1234, usbmux_address=address)
+        lockdown = await create_using_usbmux(XS_UDID, autopair=False, usbmux_address=address,
+                                             pairing_records_cache_folder=tmp_path)
+        try:
+            assert not lockdown.paired and lockdown.all_values["CPUArchitecture"] == "arm64e"
+            assert lockdown.all_values["EdgelabVirtual"] is True
+            with pytest.raises(exceptions.PairingDialogResponsePendingError):
+                await lockdown.pair(timeout=0)
+        finally:
+            await lockdown.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_harness_devices_lists_the_iphone_with_its_state_and_fix(standin):
+    address = standin()
+    locked = standin("iphonexr")
+    run = subprocess.run([sys.executable, "-m", "harness", "devices", "--json", "--usbmux",
+                          address], env=_env(address), capture_output=True, text=True,
+                         timeout=120, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-2000:]
+    (iphone,) = [d for d in json.loads(run.stdout)["devices"] if d["kind"] == "ios"]
+    assert (iphone["id"], iphone["state"], iphone["virtual"]) == (XS_UDID, "not paired", True)
+    details = iphone["details"]
+    assert (details["product_type"], details["product_version"], details["cpu_architecture"],
+            details["cpu_architecture_from"], details["chip"]) == (
+        "iPhone15,3", "17.0", "arm64e", "lockdown", "A16 Bionic")
+    assert "tap Trust" in details["fix"]
+    text = subprocess.run([sys.executable, "-m", "harness", "devices", "--no-probe"],
+                          env=_env(locked), capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert "00008020-000000000000A12B ios" in text.stdout, text.stdout
+    # the XR capture has no CPUArchitecture: the chip table says it, and the state is "locked"
+    assert "iPhone11,8 · iOS 13.3.1 · arm64e · A12 Bionic" in text.stdout
+    assert "locked" in text.stdout and "fix: unlock the device (enter its passcode)" in text.stdout
+
+
+def test_suites_record_iphone_cells_as_infra_error_with_the_fix(standin, model_cache, models,
+                                                                tmp_path):
+    address = standin()
+    env = {**_env(address), "EDGELAB_CACHE": str(model_cache)}
+    report_dir = tmp_path / "reports"
+    run = subprocess.run([sys.executable, "-m", "pytest", "suites/test_compat.py", "--device=all",
+                          "--model=ppocr_cls", "--variant=fp32", "--report-dir", str(report_dir),
+                          "-p", "no:cacheprovider", "-q"], env=env, capture_output=True, text=True,
+                         cwd=REPO, timeout=600)
+    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
+    results = next(report_dir.glob("*/results.jsonl"))
+    records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    iphone = [r for r in records if r["device"]["kind"] == "ios"]
+    engines = {r["engine"]["name"] for r in records if r["device"]["kind"] == "host"}
+    assert {r["engine"]["name"] for r in iphone} == engines and iphone  # every cell recorded
+    for record in iphone:
+        assert record["status"] == "infra_error" and record["device"]["virtual"] is True
+        assert record["reason"].startswith(f"device {XS_UDID} is not paired (fix: unlock the "
+                                           f"iPhone and tap Trust"), record["reason"]
+    assert "infra_error:" in run.stdout and "not paired" in run.stdout

@@ -227,6 +227,9 @@ class IOSDevice:
         if engine.name != "coreml":
             raise Unsupported(f"{engine.name} does not run on iPhones in edgelab: iOS cells "
                               f"measure Core ML through the EdgelabRunner app")
+        from ..engines.coreml_ios import check_deployment
+
+        check_deployment(artifact.path, self.info.details.get("product_version"))
         raise Unsupported(f"the EdgelabRunner app is not deployed by this edgelab: "
                           f"{RUNNER_STEPS}; running it from Linux (install, push, launch, "
                           f"collect) is not built yet")

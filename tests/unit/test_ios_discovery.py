@@ -139,7 +139,7 @@ def _ready_iphone() -> ios.IOSDevice:
         "chip": "A16 Bionic"}))
 
 
-def test_a_ready_iphone_profile_lets_core_ml_through_and_says_why_a_cell_cannot_run():
+def test_a_ready_iphone_profile_lets_core_ml_through_and_says_why_a_cell_cannot_run(tmp_path):
     from harness.engines import get_engine
 
     device = _ready_iphone()
@@ -149,7 +149,8 @@ def test_a_ready_iphone_profile_lets_core_ml_through_and_says_why_a_cell_cannot_
     with pytest.raises(Unsupported, match="onnxruntime does not run on iPhones in edgelab"):
         device.run_engine(types.SimpleNamespace(name="onnxruntime"), None, None, None)
     with pytest.raises(Unsupported, match="build and sign ios/EdgelabRunner once.*not built yet"):
-        device.run_engine(types.SimpleNamespace(name="coreml"), None, None, None)
+        device.run_engine(types.SimpleNamespace(name="coreml"),
+                          types.SimpleNamespace(path=tmp_path / "m.mlpackage"), None, None)
 
 
 def test_the_core_plugin_import_stays_free_of_pymobiledevice3():

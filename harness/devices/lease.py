@@ -67,6 +67,13 @@ def _read_holder(path: Path) -> dict[str, Any]:
         return {}
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container's uid without a passwd entry)
+        return f"uid {os.getuid()}"
+
+
 def _process_started(pid: int) -> float | None:
     try:
         import psutil
@@ -107,7 +114,7 @@ class Lease:
         self._write_holder(run_id)
 
     def _write_holder(self, run_id: str) -> None:
-        holder = {"device": self.device_id, "user": getpass.getuser(),
+        holder = {"device": self.device_id, "user": _user(),
                   "host": socket.gethostname(), "pid": os.getpid(),
                   "started": _process_started(os.getpid()), "run_id": run_id,
                   "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}

@@ -13,7 +13,7 @@ Every phone runs the same cells, so N phones do N times the work of one: with pe
 t_N = t_1. Printed per N: wall time, cells, ``speedup = t1*N/tN`` (how many one-phone runs' worth
 of work per t_N) and ``efficiency = speedup / N``.
 
-    python benchmarks/farm_scale.py [--phones 1,2,4,8] [--sleep-ms 20] [--iterations 100]
+    python benchmarks/farm_scale.py [--phones 1,2,4,8] [--sleep-ms 20] [--iterations 500]
 
 Last line: ``scaling_efficiency=<t1*N/tN / N for the largest N>``.
 """
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     parser.add_argument("--phones", default="1,2,4,8")
     parser.add_argument("--sleep-ms", type=float, default=20.0,
                         help="the phones' fixed per-iteration tool time (default 20)")
-    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--iterations", type=int, default=500)
     parser.add_argument("--models", default="ppocr_cls,face_landmark")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.phones.split(",")]

@@ -141,9 +141,10 @@ async def _pairing_state(lockdown) -> str:
 
 
 async def _trusted_state(lockdown, values: dict[str, Any]) -> str:
-    """Developer Mode, the iOS 17+ tunnel and the developer disk image of a paired phone.
-    NOT RUN ON A REAL iPHONE YET (the stand-in never trusts): each question that fails is
-    "could not tell" (None), not held against the phone."""
+    """Developer Mode, the iOS 17+ tunnel and (before iOS 17) the developer disk image of a
+    paired phone. Checked against the trusted stand-in (TLS session and service), NOT on a real
+    iPhone yet. A question that fails is "could not tell" (None), not held against the phone.
+    On iOS 17+ the personalized disk image is only reachable through the tunnel: not asked."""
     version = values.get("ProductVersion")
     developer_mode = tunnel = mounted = None
     try:

@@ -142,3 +142,51 @@ def test_suites_record_iphone_cells_as_infra_error_with_the_fix(standin, model_c
         assert record["reason"].startswith(f"device {XS_UDID} is not paired (fix: unlock the "
                                            f"iPhone and tap Trust"), record["reason"]
     assert "infra_error:" in run.stdout and "not paired" in run.stdout
+
+
+@pytest.mark.parametrize("profile, state, fix_words, asked", [
+    ("iphone14promax", "not paired", "tap Trust", "Pair"),
+    ("iphonexr", "locked", "unlock the device", "Pair"),
+    # trusted: the stand-in holds an earlier pairing's record; the real client starts a TLS
+    # session (and, for the disk image, a TLS service connection) to find these
+    ("iphone14promax_devmode_off", "developer mode off", "Developer Mode", "StartSession"),
+    ("iphone14promax_paired", "tunnel not running", "remote tunneld", "StartSession"),
+    ("iphonexr_paired", "developer disk image not mounted", "mounter auto-mount", "StartService"),
+    ("iphonexr_ready", "device", None, "StartService"),
+])
+def test_each_state_is_found_through_the_real_client(profile, state, fix_words, asked,
+                                                      monkeypatch, tmp_path):
+    from harness.devices import ios
+    from harness.virtual.ios import VirtualIPhone
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no pair records of the user's own phones
+    with VirtualIPhone(profile, "127.0.0.1:0", max_lifetime_s=120) as phone:
+        monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", phone.address)
+        notes: list[str] = []
+        (info,) = ios.discover(notes=notes)
+    assert (info.state, info.virtual, notes) == (state, True, [])
+    assert asked in phone.lockdownd.requests
+    if fix_words:
+        assert fix_words in info.details["fix"]
+    else:
+        assert "fix" not in info.details
+
+
+def test_suites_record_a_ready_iphones_cells_as_unsupported_with_the_reason(
+        standin, model_cache, models, tmp_path):
+    address = standin("iphonexr_ready")
+    env = {**_env(address), "EDGELAB_CACHE": str(model_cache), "HOME": str(tmp_path)}
+    report_dir = tmp_path / "reports"
+    run = subprocess.run([sys.executable, "-m", "pytest", "suites/test_compat.py",
+                          "--device=00008020-000000000000A12B", "--model=ppocr_cls",
+                          "--variant=fp32", "--report-dir", str(report_dir),
+                          "-p", "no:cacheprovider", "-q"], env=env, capture_output=True, text=True,
+                         cwd=REPO, timeout=600)
+    # only this iPhone was asked for and nothing on it can be measured yet: edgelab's exit 6
+    assert run.returncode == 6 and "nothing was measured" in run.stdout, run.stdout[-3000:]
+    results = next(report_dir.glob("*/results.jsonl"))
+    records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    assert records and all(r["status"] == "unsupported" for r in records), records
+    by_engine = {r["engine"]["name"]: r["reason"] for r in records}
+    assert by_engine["onnxruntime"].startswith("onnxruntime does not run on iPhones in edgelab")
+    assert records[0]["device"]["kind"] == "ios" and records[0]["device"]["soc"] == "A12 Bionic"

@@ -73,8 +73,8 @@ def test_bad_profiles_say_what_to_fix(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[captures]\nideviceinfo = "ios/ideviceinfo_partial_iphone11_8_ios13_3_1_'
                    'rusty_libimobiledevice6.txt"\n[lockdown]\nUniqueDeviceID = "x"\n'
-                   '[state]\npairing = "trusted"\n')
-    with pytest.raises(UsageError, match="pairing = 'trusted': use one of untrusted, locked"):
+                   '[state]\npairing = "paired"\n')
+    with pytest.raises(UsageError, match="pairing = 'paired': use one of untrusted, locked"):
         load_ios_profile(str(bad))
     bad.write_text('[captures]\nideviceinfo = "ios/ideviceinfo_partial_iphone11_8_ios13_3_1_'
                    'rusty_libimobiledevice6.txt"\n')
@@ -161,3 +161,22 @@ def test_the_core_plugin_import_stays_free_of_pymobiledevice3():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_variant_profiles_extend_their_phone_and_check_their_state(tmp_path):
+    paired = load_ios_profile("iphonexr_paired")
+    base = load_ios_profile("iphonexr")
+    assert paired.values == base.values and paired.udid == base.udid  # the same phone
+    assert (paired.pairing, paired.ddi_mounted, paired.developer_mode) == ("trusted", False, True)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "nosuch"\n')
+    with pytest.raises(UsageError, match="extends = 'nosuch', but there is no"):
+        load_ios_profile(str(bad))
+    from harness.virtual.ios.profile import IOS_PROFILE_DIR
+
+    (tmp_path / "iphonexr.toml").write_text((IOS_PROFILE_DIR / "iphonexr.toml").read_text())
+    variant = tmp_path / "variant.toml"
+    variant.write_text('extends = "iphonexr"\n[state]\npairing = "trusted"\n'
+                       'developer_mode = "off"\n')
+    with pytest.raises(UsageError, match="developer_mode = 'off': use true or false"):
+        load_ios_profile(str(variant))

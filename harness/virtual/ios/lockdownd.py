@@ -6,14 +6,21 @@ set (the profile's captured identity), and refusals for everything that needs a 
 (``StartSession``/``ValidatePair`` -> ``InvalidHostID``). ``Pair`` is answered by the pairing
 state the profile plays - the Trust dialog is showing (``PairingDialogResponsePending``), the
 phone is locked (``PasswordProtected``), or the user tapped Don't Trust (``UserDeniedPairing``) -
-which are the error strings pymobiledevice3 maps to its exceptions (lockdown.py). No TLS session
-is ever started: the stand-in never pretends a trusted state it cannot back with a real session.
+which are the error strings pymobiledevice3 maps to its exceptions (lockdown.py).
+
+A trusted phone (``trust``, see trust.py) answers ``StartSession`` for the HostID of its pair
+record with ``EnableSessionSSL`` and then speaks TLS as the server, as lockdownd does; in the
+session it answers domain values (Developer Mode's ``com.apple.security.mac.amfi``
+``DeveloperModeStatus``) and starts the services it has (services.py) on a fresh port.
 """
 from __future__ import annotations
 
 import plistlib
 import socket
+import itertools
 import struct
+import threading
+import uuid
 from typing import Any
 
 LOCKDOWN_PORT = 62078
@@ -50,45 +57,87 @@ def _read_exact(sock: socket.socket, count: int) -> bytes | None:
     return data
 
 
-class Lockdownd:
-    """Answers for one virtual iPhone; ``values`` is the untrusted GetValue dictionary."""
+FIRST_SERVICE_PORT = 49152  # lockdownd hands out dynamic ports for started services
 
-    def __init__(self, values: dict[str, Any], pairing: str):
+
+class Lockdownd:
+    """Answers for one virtual iPhone; ``values`` is the untrusted GetValue dictionary,
+    ``domains`` {(domain, key): value} what a session may read, ``services`` {name: handler}
+    what a session may start, ``trust`` the pair record's other half (None: never trusted)."""
+
+    def __init__(self, values: dict[str, Any], pairing: str, trust=None,
+                 domains: dict[tuple[str, str], Any] | None = None,
+                 services: dict[str, Any] | None = None):
         self.values = values
-        self.pair_error = PAIR_ERRORS[pairing]
+        self.pair_error = PAIR_ERRORS.get(pairing)
+        self.trust = trust
+        self.domains = domains or {}
+        self.services = services or {}
+        self.started: dict[int, Any] = {}  # port -> handler, for usbmuxd's Connect
+        self._ports = itertools.count(FIRST_SERVICE_PORT)
+        self._lock = threading.Lock()
         self.requests: list[str] = []  # what hosts asked, in order (tests read it)
 
     def serve(self, sock: socket.socket) -> None:
+        session = False
         while True:
             message = read_plist(sock)
             if message is None:
                 return
             request = str(message.get("Request", ""))
             self.requests.append(request)
-            write_plist(sock, self.answer(request, message))
+            reply = self.answer(request, message, session)
+            write_plist(sock, reply)
+            if request == "StartSession" and "SessionID" in reply:
+                session = True
+                if reply.get("EnableSessionSSL"):
+                    sock = self.trust.wrap(sock)  # the host starts TLS right after this answer
+            if request == "StopSession":
+                session = False
             if request == "Goodbye":
                 return
 
-    def answer(self, request: str, message: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, request: str, message: dict[str, Any],
+               session: bool = False) -> dict[str, Any]:
         reply: dict[str, Any] = {"Request": request}
         if request == "QueryType":
             reply["Type"] = "com.apple.mobile.lockdown"
         elif request == "GetValue":
-            reply.update(self._get_value(message))
-        elif request == "Pair":
+            reply.update(self._get_value(message, session))
+        elif request == "Pair" and self.pair_error:
             reply["Error"] = self.pair_error
-        elif request in ("StartSession", "ValidatePair", "StartService", "SetValue",
+        elif request == "StartSession" and self._known_host(message.get("HostID")):
+            reply.update({"SessionID": str(uuid.uuid4()).upper(), "EnableSessionSSL": True})
+        elif request == "ValidatePair" and self._known_host(
+                (message.get("PairRecord") or {}).get("HostID")):
+            pass  # success is an answer without Error
+        elif request == "StartService" and session:
+            reply.update(self._start_service(str(message.get("Service"))))
+        elif request in ("Pair", "StartSession", "ValidatePair", "StartService", "SetValue",
                          "RemoveValue", "Unpair"):
-            reply["Error"] = "InvalidHostID"  # no pair record: nothing trusted happens
+            reply["Error"] = "InvalidHostID"  # no (matching) pair record: nothing trusted happens
         elif request in ("StopSession", "Goodbye"):
             reply["Result"] = "Success"
         else:
             reply["Error"] = "InvalidRequest"
         return reply
 
-    def _get_value(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _known_host(self, host_id: Any) -> bool:
+        return self.trust is not None and host_id == self.trust.host_id
+
+    def _start_service(self, name: str) -> dict[str, Any]:
+        if name not in self.services:
+            return {"Service": name, "Error": "InvalidService"}
+        with self._lock:
+            port = next(self._ports)
+            self.started[port] = self.services[name]
+        return {"Service": name, "Port": port, "EnableServiceSSL": True}
+
+    def _get_value(self, message: dict[str, Any], session: bool = False) -> dict[str, Any]:
         domain, key = message.get("Domain"), message.get("Key")
         if domain:  # domains (developer mode, battery, ...) need a trusted session
+            if session and (domain, key) in self.domains:
+                return {"Domain": domain, "Key": key, "Value": self.domains[(domain, key)]}
             return {"Domain": domain, **({"Key": key} if key else {}), "Error": "MissingValue"}
         if key is None:
             return {"Value": dict(self.values)}

@@ -3,7 +3,9 @@
 The identity comes from an iPhone profile (captured values, ``profile.py``). Two values are made
 here, not captured, and labelled: ``DevicePublicKey`` (a fresh RSA key, which lockdownd gives
 untrusted hosts so they can build a pair record) and ``EdgelabVirtual`` (true: how edgelab tells
-its stand-in from a phone; no Apple device sends this key). Each connection is served on its own
+its stand-in from a phone; no Apple device sends this key). A ``trusted`` profile also holds the
+pair record of an earlier pairing (trust.py) and answers a session's Developer Mode and disk
+image questions from its ``[state]``. Each connection is served on its own
 thread; ``max_lifetime_s``/``idle_timeout_s`` stop a stand-in a test or script forgot.
 """
 from __future__ import annotations
@@ -12,11 +14,14 @@ import ipaddress
 import socket
 import threading
 import time
+import uuid
 from typing import Any
 
 from ...errors import UsageError
 from .lockdownd import Lockdownd
 from .profile import IOSProfile, load_ios_profile
+from .services import MOUNTER, ImageMounter
+from .trust import Trust, make_device_key
 from .usbmuxd import Usbmuxd
 
 VIRTUAL_KEY = "EdgelabVirtual"
@@ -37,25 +42,23 @@ def parse_loopback(address: str) -> tuple[str, int]:
     return host, port
 
 
-def _public_key_pem() -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.PKCS1)
-
-
 class VirtualIPhone:
     def __init__(self, profile: str | IOSProfile, address: str = "127.0.0.1:0",
                  max_lifetime_s: float | None = None, idle_timeout_s: float | None = None):
         self.profile = profile if isinstance(profile, IOSProfile) else load_ios_profile(profile)
         self.host, self._port = parse_loopback(address)
         values: dict[str, Any] = dict(self.profile.values)
-        values["DevicePublicKey"] = _public_key_pem()
+        key = make_device_key()
+        values["DevicePublicKey"] = key.public_pem
         values[VIRTUAL_KEY] = True
-        self.lockdownd = Lockdownd(values, self.profile.pairing)
-        self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd)
+        buid = str(uuid.uuid4()).upper()
+        trusted = self.profile.pairing == "trusted"
+        trust = Trust(key, values.get("WiFiAddress"), buid) if trusted else None
+        domains = {("com.apple.security.mac.amfi", "DeveloperModeStatus"):
+                   self.profile.developer_mode}
+        services = {MOUNTER: ImageMounter(self.profile.ddi_mounted)}
+        self.lockdownd = Lockdownd(values, self.profile.pairing, trust, domains, services)
+        self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd, buid=buid)
         self.max_lifetime_s = max_lifetime_s
         self.idle_timeout_s = idle_timeout_s
         self._listener: socket.socket | None = None

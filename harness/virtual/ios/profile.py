@@ -22,8 +22,10 @@ from ..profile import LOCAL_CAPTURES, PROFILE_DIR, SHARED_CAPTURES
 
 IOS_PROFILE_DIR = PROFILE_DIR / "ios"
 CAPTURE_KINDS = ("ideviceinfo", "rsd_handshake")
-# what the stand-in can play; each is a state a person must resolve (devices/ios_states.py)
-PAIRING_STATES = ("untrusted", "locked", "denied")
+# what the stand-in can play: untrusted/locked/denied need a person before pairing
+# (devices/ios_states.py); trusted has the pair record of an earlier pairing (trust.py), and
+# [state] developer_mode / ddi_mounted say what a session then finds
+PAIRING_STATES = ("untrusted", "locked", "denied", "trusted")
 # lockdownd's own name for the key, for capture keys that differ (RSD handshake properties)
 _RSD_TO_LOCKDOWN = {"OSVersion": "ProductVersion", "HWModel": "HardwareModel"}
 # the keys lockdownd gives a host it does not trust (no session): what `ideviceinfo -s` prints
@@ -42,6 +44,8 @@ class IOSProfile:
     udid: str                       # usbmuxd's SerialNumber for the device
     pairing: str                    # one of PAIRING_STATES
     sources: dict[str, str] = field(default_factory=dict)
+    developer_mode: bool = True     # in a session: DeveloperModeStatus (iOS 16+)
+    ddi_mounted: bool = True        # in a session: mobile_image_mounter LookupImage
     configured: tuple[str, ...] = ()  # keys that came from [lockdown], not from a capture
 
 
@@ -66,8 +70,9 @@ def resolve_path(name_or_path: str) -> Path:
 def is_ios_profile(name_or_path: str) -> bool:
     """Whether a --profile names an iPhone profile (its [captures] is an iOS identity)."""
     try:
-        data = tomllib.loads(resolve_path(name_or_path).read_text())
-    except (UsageError, tomllib.TOMLDecodeError, OSError):
+        path = resolve_path(name_or_path)
+        data = _read_with_parents(path, str(path))
+    except (UsageError, OSError):
         return False
     return bool(set(data.get("captures", {})) & set(CAPTURE_KINDS))
 
@@ -75,10 +80,7 @@ def is_ios_profile(name_or_path: str) -> bool:
 def load_ios_profile(name_or_path: str) -> IOSProfile:
     path = resolve_path(name_or_path)
     where = f"iPhone profile {path}"
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{where} is not valid TOML: {exc}") from None
+    data = _read_with_parents(path, where)
     captures = data.get("captures", {})
     kinds = [k for k in captures if k in CAPTURE_KINDS]
     unknown = set(captures) - set(CAPTURE_KINDS)
@@ -98,11 +100,36 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
     if pairing not in PAIRING_STATES:
         raise UsageError(f"{where} [state] pairing = {pairing!r}: use one of "
                          f"{', '.join(PAIRING_STATES)}")
+    state = data.get("state", {})
+    flags = {k: state.get(k, True) for k in ("developer_mode", "ddi_mounted")}
+    wrong = [k for k, v in flags.items() if not isinstance(v, bool)]
+    if wrong:
+        raise UsageError(f"{where} [state] {wrong[0]} = {flags[wrong[0]]!r}: use true or false")
     device = data.get("device", {})
     return IOSProfile(name=str(device.get("name", path.stem)),
                       description=str(device.get("description", "")), values=values,
                       udid=str(values["UniqueDeviceID"]), pairing=pairing,
-                      sources=dict(data.get("sources", {})), configured=configured)
+                      sources=dict(data.get("sources", {})), configured=configured, **flags)
+
+
+def _read_with_parents(path: Path, where: str, depth: int = 0) -> dict[str, Any]:
+    """The profile's tables over those of the profile it ``extends`` (same folder), table by
+    table: a variant (the same phone, another state) repeats none of its parent's captures."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{where} is not valid TOML: {exc}") from None
+    parent = data.pop("extends", None)
+    if not parent:
+        return data
+    parent_path = path.parent / f"{parent}.toml"
+    if depth > 5 or not parent_path.is_file():
+        raise UsageError(f"{where}: extends = {parent!r}, but there is no {parent_path}")
+    base = _read_with_parents(parent_path, where, depth + 1)
+    merged = {**base, **data}
+    for table in ("device", "captures", "sources", "lockdown", "state"):
+        merged[table] = {**base.get(table, {}), **data.get(table, {})}
+    return merged
 
 
 def _capture_text(relative: str, where: str) -> str:

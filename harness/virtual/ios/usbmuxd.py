@@ -7,10 +7,11 @@ Answers carry the request's tag. What clients ask (pymobiledevice3 usbmux.py, li
 - ``ReadBUID`` -> ``{"BUID": ...}`` (pymobiledevice3 sends it first to learn the protocol version)
 - ``ListDevices`` -> ``{"DeviceList": [Attached...]}``; ``Listen`` -> Result 0, then one
   ``Attached`` per device on the same connection
-- ``ReadPairRecord`` -> the record, or Result 2 (BADDEV) when this host has none: an untrusted
-  phone. ``SavePairRecord``/``DeletePairRecord`` -> Result 0
+- ``ReadPairRecord`` -> the record (a trusted phone: what the earlier pairing saved), or
+  Result 2 (BADDEV) when this host has none: an untrusted phone. ``SavePairRecord``/``DeletePairRecord`` -> Result 0
 - ``Connect`` (``PortNumber`` in network byte order) -> Result 0 and the socket becomes a pipe
-  to the device port (only lockdownd, 62078, listens here), else Result 3 (CONNREFUSED)
+  to the device port (lockdownd's 62078, or a port lockdownd gave a started service), else
+  Result 3 (CONNREFUSED)
 
 Clients find it through ``USBMUXD_SOCKET_ADDRESS=HOST:PORT`` (libusbmuxd's variable, which
 pymobiledevice3 honours) or pymobiledevice3's ``--usbmux HOST:PORT``.
@@ -61,12 +62,16 @@ def _read_exact(sock: socket.socket, count: int) -> bytes | None:
 class Usbmuxd:
     """The daemon's answers for the devices it holds (one virtual iPhone here)."""
 
-    def __init__(self, udid: str, lockdownd: Lockdownd, device_id: int = 1):
+    def __init__(self, udid: str, lockdownd: Lockdownd, device_id: int = 1,
+                 buid: str | None = None):
         self.udid = udid
         self.device_id = device_id
         self.lockdownd = lockdownd
-        self.buid = str(uuid.uuid4()).upper()
-        self.pair_records: dict[str, bytes] = {}  # none: this host was never trusted
+        self.buid = buid or str(uuid.uuid4()).upper()  # this host's id, in pair records too
+        # an earlier pairing's record, when the phone plays trusted; none otherwise
+        self.pair_records: dict[str, bytes] = {}
+        if lockdownd.trust is not None:
+            self.pair_records[udid] = lockdownd.trust.record_bytes()
 
     def attached(self) -> dict[str, Any]:
         return {"MessageType": "Attached", "DeviceID": self.device_id, "Properties": {
@@ -88,8 +93,9 @@ class Usbmuxd:
             request = plistlib.loads(body)
             kind = request.get("MessageType")
             if kind == "Connect":
-                if self._connect(sock, tag, request):
-                    self.lockdownd.serve(sock)  # the socket is the device's port now
+                handler = self._connect(sock, tag, request)
+                if handler is not None:
+                    handler(sock)  # the socket is the device's port now
                 return
             if kind == "Listen":
                 sock.sendall(pack_plist(tag, _result(RESULT_OK)))
@@ -113,16 +119,26 @@ class Usbmuxd:
             return _result(RESULT_OK)
         return _result(RESULT_BADCOMMAND)
 
-    def _connect(self, sock: socket.socket, tag: int, request: dict[str, Any]) -> bool:
+    def _connect(self, sock: socket.socket, tag: int, request: dict[str, Any]):
+        """The handler for the device port asked (lockdownd, or a service lockdownd started),
+        after answering OK; None after a refusal."""
         port = socket.ntohs(int(request.get("PortNumber", 0)) & 0xFFFF)
         if request.get("DeviceID") != self.device_id:
             sock.sendall(pack_plist(tag, _result(RESULT_BADDEV)))
-            return False
-        if port != LOCKDOWN_PORT:
+            return None
+        if port == LOCKDOWN_PORT:
+            handler = self.lockdownd.serve
+        elif port in self.lockdownd.started:
+            service = self.lockdownd.started[port]
+            trust = self.lockdownd.trust
+
+            def handler(conn, service=service, trust=trust):  # services speak TLS first
+                service.serve(trust.wrap(conn))
+        else:
             sock.sendall(pack_plist(tag, _result(RESULT_CONNREFUSED)))
-            return False
+            return None
         sock.sendall(pack_plist(tag, _result(RESULT_OK)))
-        return True
+        return handler
 
 
 def _result(number: int) -> dict[str, Any]:

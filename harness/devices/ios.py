@@ -9,9 +9,11 @@ running, developer disk image not mounted) is listed in that state with the fix
 is "not answering", never a hang. Phones that answer ``EdgelabVirtual`` are the harness's own
 stand-in (harness/virtual/ios/) and are labelled virtual.
 
-Measuring runs Core ML through the EdgelabRunner app (ios/EdgelabRunner/, docs/ios.md); its
-deploy-run-collect path is not built yet, so a ready iPhone's cells are ``unsupported`` with the
-steps, and other engines are ``unsupported`` on iOS.
+Measuring runs Core ML through the EdgelabRunner app (ios/EdgelabRunner/, docs/ios.md). Files
+go into its Documents through house_arrest/AFC (ios_files.py); launching it and collecting its
+results are not built yet, so a ready iPhone's Core ML cells are ``unsupported`` saying so (or,
+without the app installed, with the steps to build and install it), and other engines are
+``unsupported`` on iOS.
 """
 from __future__ import annotations
 
@@ -31,8 +33,6 @@ LIST_TIMEOUT_S = 5.0     # usbmuxd's device list
 DEFAULT_USBMUXD = "/var/run/usbmuxd"
 VIRTUAL_KEY = "EdgelabVirtual"
 INSTALL_HINT = "pip install 'edgelab[ios]'"
-RUNNER_STEPS = ("build and sign ios/EdgelabRunner once with your team id and register the .ipa "
-                "(docs/ios.md, 'Build the runner app')")
 
 
 def usbmux_address() -> str | None:
@@ -181,6 +181,7 @@ def _info(udid: str, values: dict[str, Any], state: str, address: str | None,
         "cpu_architecture_from": "lockdown" if arch else ("chip table" if chip["arch"] else None),
         "chip": chip["chip"], "hardware_platform": values.get("HardwarePlatform"),
         "connection": connection_type, "usbmux": address or DEFAULT_USBMUXD,
+        "usbmux_address": address,  # None: pymobiledevice3's default socket
     }
     fix = ios_states.fix_for(state)
     if fix:
@@ -209,13 +210,39 @@ class IOSDevice:
     def exec(self, argv: list[str], timeout: float | None = None) -> ExecResult:
         raise Unsupported("iPhones have no shell for edgelab: jobs run in the EdgelabRunner app")
 
+    def _files(self, coro):
+        """Run one house_arrest/AFC exchange (devices/ios_files.py), bounded by the run's
+        timeout; a phone that stops answering is an InfraError, not a hang."""
+        limit = self.timeout_s or PROBE_TIMEOUT_S * 6
+        try:
+            return _run(coro, limit)
+        except TimeoutError:
+            raise InfraError(f"iPhone {self.info.id} did not finish a file transfer within "
+                             f"{limit:g} s", serial=self.info.serial,
+                             fix=ios_states.fix_for(ios_states.NOT_ANSWERING)) from None
+        except (Unsupported, InfraError):
+            raise
+        except Exception as exc:  # the connection broke, the container refused, ...
+            raise InfraError(f"iPhone {self.info.id}: {type(exc).__name__}: "
+                             f"{exc or exc.__doc__}", serial=self.info.serial) from exc
+
+    @property
+    def _address(self) -> str | None:
+        return self.info.details.get("usbmux_address")
+
     def push(self, local: Path, remote_dir: str) -> str:
-        raise InfraError("pushing to an iPhone (house_arrest/AFC into the runner's container) "
-                         "is not built yet (docs/ios.md, 'Status')", serial=self.info.serial)
+        """Into the EdgelabRunner app's Documents (``remote_dir`` is relative to it, e.g.
+        ``/edgelab/models``); a directory arrives whole. The app must be installed."""
+        from . import ios_files
+
+        stats = self._files(ios_files.push(self.info.serial, self._address, Path(local),
+                                           remote_dir))
+        return stats["path"]
 
     def pull(self, remote: str, local: Path) -> Path:
-        raise InfraError("pulling from an iPhone is not built yet (docs/ios.md, 'Status')",
-                         serial=self.info.serial)
+        from . import ios_files
+
+        return self._files(ios_files.pull(self.info.serial, self._address, remote, Path(local)))
 
     def prepare(self, conditions: dict[str, Any]):
         # iOS gives no governor or performance-mode control to a host: the record says so
@@ -229,8 +256,9 @@ class IOSDevice:
             raise Unsupported(f"{engine.name} does not run on iPhones in edgelab: iOS cells "
                               f"measure Core ML through the EdgelabRunner app")
         from ..engines.coreml_ios import check_deployment
+        from . import ios_files
 
         check_deployment(artifact.path, self.info.details.get("product_version"))
-        raise Unsupported(f"the EdgelabRunner app is not deployed by this edgelab: "
-                          f"{RUNNER_STEPS}; running it from Linux (install, push, launch, "
-                          f"collect) is not built yet")
+        self._files(ios_files.runner_installed(self.info.serial, self._address))
+        raise Unsupported("the EdgelabRunner app is installed, but launching it from Linux "
+                          "and collecting its results is not built yet (docs/ios.md, 'Status')")

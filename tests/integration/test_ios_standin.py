@@ -190,3 +190,70 @@ def test_suites_record_a_ready_iphones_cells_as_unsupported_with_the_reason(
     by_engine = {r["engine"]["name"]: r["reason"] for r in records}
     assert by_engine["onnxruntime"].startswith("onnxruntime does not run on iPhones in edgelab")
     assert records[0]["device"]["kind"] == "ios" and records[0]["device"]["soc"] == "A12 Bionic"
+
+
+def _opened(phone, monkeypatch):
+    from harness.devices import ios
+
+    monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", phone.address)
+    (info,) = ios.discover(notes=[])
+    return ios.IOSDevice(info, timeout_s=60)
+
+
+def test_push_and_pull_through_house_arrest_into_the_runners_documents(monkeypatch, tmp_path):
+    """A Core ML package (a directory) and a job file reach the runner's Documents over AFC,
+    through the real pymobiledevice3 HouseArrestService; a second push sends nothing, a changed
+    file alone is sent again; pull reads a file back."""
+    from harness.devices.ios_files import RUNNER_BUNDLE_ID
+    from harness.virtual.ios import VirtualIPhone
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    package = tmp_path / "model.mlpackage"
+    (package / "Data" / "com.apple.CoreML" / "weights").mkdir(parents=True)
+    (package / "Manifest.json").write_text('{"fileFormatVersion": "1.0.0"}')
+    (package / "Data" / "com.apple.CoreML" / "weights" / "weight.bin").write_bytes(
+        bytes(range(256)) * 20000)  # 5 MB: more than one AFC write chunk
+    job = tmp_path / "job.json"
+    job.write_text('{"schema": 1}')
+    with VirtualIPhone("iphonexr_ready", "127.0.0.1:0", max_lifetime_s=120) as phone:
+        device = _opened(phone, monkeypatch)
+        documents = phone.containers.by_bundle[RUNNER_BUNDLE_ID] / "Documents"
+        remote = device.push(package, "/edgelab/models/abc")
+        assert remote == "/edgelab/models/abc/model.mlpackage"
+        copy = documents / "edgelab/models/abc/model.mlpackage"
+        assert (copy / "Data/com.apple.CoreML/weights/weight.bin").read_bytes() == \
+            (package / "Data/com.apple.CoreML/weights/weight.bin").read_bytes()
+        assert device.push(job, "/edgelab") == "/edgelab/job.json"
+        from harness.devices import ios_files
+        from harness.devices.ios import _run
+
+        again = _run(ios_files.push(device.info.serial, phone.address, package,
+                                    "/edgelab/models/abc"), 60)
+        assert (again["pushed_files"], again["skipped_files"]) == (0, 2)
+        (package / "Manifest.json").write_text('{"fileFormatVersion": "1.0.1"}')
+        changed = _run(ios_files.push(device.info.serial, phone.address, package,
+                                      "/edgelab/models/abc"), 60)
+        assert (changed["pushed_files"], changed["skipped_files"]) == (1, 1)
+        (documents / "edgelab" / "results.json").write_text('{"schema": 1, "status": "ok"}')
+        pulled = device.pull("/edgelab/results.json", tmp_path / "out" / "results.json")
+        assert pulled.read_text() == '{"schema": 1, "status": "ok"}'
+
+
+def test_core_ml_cells_name_the_missing_runner_app_or_the_missing_launch(monkeypatch, tmp_path):
+    import types
+
+    from harness.errors import Unsupported
+    from harness.virtual.ios import VirtualIPhone
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    coreml = types.SimpleNamespace(name="coreml")
+    artifact = types.SimpleNamespace(path=tmp_path / "compiled.mlmodelc")
+    with VirtualIPhone("iphonexr_paired", "127.0.0.1:0", max_lifetime_s=120) as phone:
+        device = _opened(phone, monkeypatch)
+        with pytest.raises(Unsupported, match=r"EdgelabRunner app \(org.edgelab.EdgelabRunner\) "
+                                              r"is not installed on this iPhone: build and sign"):
+            device.run_engine(coreml, artifact, None, None)
+    with VirtualIPhone("iphonexr_ready", "127.0.0.1:0", max_lifetime_s=120) as phone:
+        device = _opened(phone, monkeypatch)
+        with pytest.raises(Unsupported, match="installed, but launching it from Linux"):
+            device.run_engine(coreml, artifact, None, None)

@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from ...errors import UsageError
+from .afc import HOUSE_ARREST, Containers, HouseArrest
 from .lockdownd import Lockdownd
 from .profile import IOSProfile, load_ios_profile
 from .services import MOUNTER, ImageMounter
@@ -25,6 +26,7 @@ from .trust import Trust, make_device_key
 from .usbmuxd import Usbmuxd
 
 VIRTUAL_KEY = "EdgelabVirtual"
+RUNNER_BUNDLE_ID = "org.edgelab.EdgelabRunner"  # ios/EdgelabRunner/project.yml
 
 
 def parse_loopback(address: str) -> tuple[str, int]:
@@ -56,7 +58,11 @@ class VirtualIPhone:
         trust = Trust(key, values.get("WiFiAddress"), buid) if trusted else None
         domains = {("com.apple.security.mac.amfi", "DeveloperModeStatus"):
                    self.profile.developer_mode}
-        services = {MOUNTER: ImageMounter(self.profile.ddi_mounted)}
+        # installed apps: only the runner, when the profile says it was installed
+        apps = [RUNNER_BUNDLE_ID] if self.profile.runner_installed else []
+        self.containers = Containers(apps)
+        services = {MOUNTER: ImageMounter(self.profile.ddi_mounted),
+                    HOUSE_ARREST: HouseArrest(self.containers)}
         self.lockdownd = Lockdownd(values, self.profile.pairing, trust, domains, services)
         self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd, buid=buid)
         self.max_lifetime_s = max_lifetime_s
@@ -115,6 +121,7 @@ class VirtualIPhone:
 
     def stop(self) -> None:
         self._stopped.set()
+        self.containers.cleanup()
         if self._listener is not None:
             try:
                 self._listener.close()

@@ -46,6 +46,7 @@ class IOSProfile:
     sources: dict[str, str] = field(default_factory=dict)
     developer_mode: bool = True     # in a session: DeveloperModeStatus (iOS 16+)
     ddi_mounted: bool = True        # in a session: mobile_image_mounter LookupImage
+    runner_installed: bool = False  # EdgelabRunner installed: house_arrest vends its container
     configured: tuple[str, ...] = ()  # keys that came from [lockdown], not from a capture
 
 
@@ -102,6 +103,7 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
                          f"{', '.join(PAIRING_STATES)}")
     state = data.get("state", {})
     flags = {k: state.get(k, True) for k in ("developer_mode", "ddi_mounted")}
+    flags["runner_installed"] = state.get("runner_installed", False)
     wrong = [k for k, v in flags.items() if not isinstance(v, bool)]
     if wrong:
         raise UsageError(f"{where} [state] {wrong[0]} = {flags[wrong[0]]!r}: use true or false")

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "history": "harness.commands.history",
     "virtual-device": "harness.commands.virtual_device",
     "tools": "harness.commands.tools",
+    "ios-runner": "harness.commands.ios_runner",
 }
 
 

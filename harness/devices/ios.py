@@ -198,6 +198,7 @@ class IOSDevice:
     def __init__(self, info: DeviceInfo, timeout_s: float | None = None):
         self.info = info
         self.timeout_s = timeout_s
+        self._runner: str | None = None  # ensure_runner's finding, once per process
 
     def profile(self) -> dict[str, Any]:
         d = self.info.details
@@ -256,9 +257,31 @@ class IOSDevice:
             raise Unsupported(f"{engine.name} does not run on iPhones in edgelab: iOS cells "
                               f"measure Core ML through the EdgelabRunner app")
         from ..engines.coreml_ios import check_deployment
-        from . import ios_files
 
         check_deployment(artifact.path, self.info.details.get("product_version"))
-        self._files(ios_files.runner_installed(self.info.serial, self._address))
+        self.ensure_runner()
         raise Unsupported("the EdgelabRunner app is installed, but launching it from Linux "
                           "and collecting its results is not built yet (docs/ios.md, 'Status')")
+
+    def ensure_runner(self) -> str:
+        """The runner app on this phone: already there ("installed"), or installed now from
+        the registered .ipa ("installed now"); RunnerMissing (Unsupported) with the steps when
+        neither. Checked once per process."""
+        from . import ios_app, ios_files
+
+        if self._runner:
+            return self._runner
+        try:
+            self._files(ios_files.runner_installed(self.info.serial, self._address))
+            self._runner = "installed"
+        except ios_files.RunnerMissing as missing:
+            found = ios_app.registered()
+            if found is None:
+                raise ios_files.RunnerMissing(
+                    f"{missing.reason}, then register the .ipa with `python -m harness "
+                    f"ios-runner add EdgelabRunner.ipa`") from None
+            self._files(ios_app.install(self.info.serial, self._address, found[0],
+                                        self.info.details.get("product_version")))
+            self._files(ios_files.runner_installed(self.info.serial, self._address))
+            self._runner = "installed now"
+        return self._runner

@@ -246,6 +246,7 @@ def test_core_ml_cells_name_the_missing_runner_app_or_the_missing_launch(monkeyp
     from harness.virtual.ios import VirtualIPhone
 
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("EDGELAB_CACHE", str(tmp_path / "cache"))  # no runner registered
     coreml = types.SimpleNamespace(name="coreml")
     artifact = types.SimpleNamespace(path=tmp_path / "compiled.mlmodelc")
     with VirtualIPhone("iphonexr_paired", "127.0.0.1:0", max_lifetime_s=120) as phone:
@@ -257,3 +258,54 @@ def test_core_ml_cells_name_the_missing_runner_app_or_the_missing_launch(monkeyp
         device = _opened(phone, monkeypatch)
         with pytest.raises(Unsupported, match="installed, but launching it from Linux"):
             device.run_engine(coreml, artifact, None, None)
+
+
+def _ipa(path: Path, bundle: str = "org.edgelab.EdgelabRunner", minimum: str = "16.0") -> Path:
+    """An app archive laid out as xcodebuild -exportArchive writes one (no code inside: the
+    stand-in, like installation_proxy before signature checks, reads only its Info.plist)."""
+    import plistlib
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("Payload/EdgelabRunner.app/Info.plist", plistlib.dumps({
+            "CFBundleIdentifier": bundle, "CFBundleShortVersionString": "1.0",
+            "CFBundleVersion": "1", "MinimumOSVersion": minimum}, fmt=plistlib.FMT_BINARY))
+        archive.writestr("Payload/EdgelabRunner.app/EdgelabRunner", b"\xcf\xfa\xed\xfe")
+    return path
+
+
+def test_a_registered_runner_is_installed_through_installation_proxy(monkeypatch, tmp_path):
+    import types
+
+    from harness.devices.ios_files import RUNNER_BUNDLE_ID
+    from harness.errors import Unsupported
+    from harness.virtual.ios import VirtualIPhone
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("EDGELAB_CACHE", str(tmp_path / "cache"))
+    coreml = types.SimpleNamespace(name="coreml")
+    artifact = types.SimpleNamespace(path=tmp_path / "compiled.mlmodelc")
+    cli = [sys.executable, "-m", "harness", "ios-runner"]
+    env = {**os.environ, "EDGELAB_CACHE": str(tmp_path / "cache")}
+    wrong = subprocess.run(cli + ["add", str(_ipa(tmp_path / "other.ipa", bundle="com.x.y"))],
+                           env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert wrong.returncode == 2 and "bundle id 'com.x.y' is not the runner's" in wrong.stderr
+    with VirtualIPhone("iphonexr_paired", "127.0.0.1:0", max_lifetime_s=120) as phone:
+        device = _opened(phone, monkeypatch)
+        with pytest.raises(Unsupported, match="then register the .ipa with `python -m harness "
+                                              "ios-runner add EdgelabRunner.ipa`"):
+            device.run_engine(coreml, artifact, None, None)
+        added = subprocess.run(cli + ["add", str(_ipa(tmp_path / "EdgelabRunner.ipa"))],
+                               env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert added.returncode == 0 and "minimum iOS 16.0" in added.stdout, added.stderr
+        # the registered app needs iOS 16; this XR runs 13.3.1: refused by the phone, both named
+        with pytest.raises(Unsupported, match=r"DeviceOSVersionTooLow.*needs iOS 16.0; this "
+                                              r"device runs iOS 13.3.1"):
+            device.run_engine(coreml, artifact, None, None)
+        subprocess.run(cli + ["add", str(_ipa(tmp_path / "EdgelabRunner.ipa", minimum="13.0"))],
+                       env=env, check=True, capture_output=True, timeout=60, cwd=REPO)
+        with pytest.raises(Unsupported, match="installed, but launching it from Linux"):
+            device.run_engine(coreml, artifact, None, None)
+        assert device.ensure_runner() == "installed now"
+        assert RUNNER_BUNDLE_ID in phone.containers.by_bundle  # its container now exists
+        assert phone.lockdownd.requests.count("StartService") >= 4  # house_arrest, afc, proxy

@@ -37,11 +37,19 @@ class Containers:
 
     def __init__(self, bundle_ids: list[str]):
         self._root = Path(tempfile.mkdtemp(prefix="edgelab-virtual-iphone-"))
-        self.by_bundle = {}
-        for number, bundle in enumerate(bundle_ids):
-            folder = self._root / f"container-{number}"
+        self.media = self._root / "Media"  # com.apple.afc's root (/var/mobile/Media on a phone)
+        self.media.mkdir()
+        self.by_bundle: dict[str, Path] = {}
+        for bundle in bundle_ids:
+            self.add(bundle)
+
+    def add(self, bundle: str) -> Path:
+        """A container for a newly installed app (kept, with its files, on reinstall)."""
+        if bundle not in self.by_bundle:
+            folder = self._root / f"container-{len(self.by_bundle)}"
             (folder / "Documents").mkdir(parents=True)
             self.by_bundle[bundle] = folder
+        return self.by_bundle[bundle]
 
     def cleanup(self) -> None:
         shutil.rmtree(self._root, ignore_errors=True)

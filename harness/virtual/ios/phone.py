@@ -18,7 +18,8 @@ import uuid
 from typing import Any
 
 from ...errors import UsageError
-from .afc import HOUSE_ARREST, Containers, HouseArrest
+from .afc import HOUSE_ARREST, Afc, Containers, HouseArrest
+from .install import AFC, INSTALLATION_PROXY, InstallationProxy
 from .lockdownd import Lockdownd
 from .profile import IOSProfile, load_ios_profile
 from .services import MOUNTER, ImageMounter
@@ -27,6 +28,16 @@ from .usbmuxd import Usbmuxd
 
 VIRTUAL_KEY = "EdgelabVirtual"
 RUNNER_BUNDLE_ID = "org.edgelab.EdgelabRunner"  # ios/EdgelabRunner/project.yml
+
+
+class MediaAfc:
+    """``com.apple.afc``: AFC rooted at the media folder, one session per connection."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def serve(self, sock) -> None:
+        Afc(self.root).serve(sock)
 
 
 def parse_loopback(address: str) -> tuple[str, int]:
@@ -61,8 +72,11 @@ class VirtualIPhone:
         # installed apps: only the runner, when the profile says it was installed
         apps = [RUNNER_BUNDLE_ID] if self.profile.runner_installed else []
         self.containers = Containers(apps)
+        installer = InstallationProxy(self.containers, self.containers.media,
+                                      values.get("ProductVersion"))
         services = {MOUNTER: ImageMounter(self.profile.ddi_mounted),
-                    HOUSE_ARREST: HouseArrest(self.containers)}
+                    HOUSE_ARREST: HouseArrest(self.containers),
+                    AFC: MediaAfc(self.containers.media), INSTALLATION_PROXY: installer}
         self.lockdownd = Lockdownd(values, self.profile.pairing, trust, domains, services)
         self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd, buid=buid)
         self.max_lifetime_s = max_lifetime_s

@@ -250,7 +250,15 @@ class IOSDevice:
         return no_preparation({"governor": "unavailable"})
 
     def sample(self) -> dict[str, Any]:
-        return {}  # AppleSmartBattery telemetry is not built yet (docs/ios.md, 'Status')
+        """Battery temperature, voltage, instant current, charge and power from diagnostics_relay
+        (ios_telemetry.py), with the same names Android samples use; {} with the reason in
+        ``telemetry_error`` when the phone does not answer (a sample never fails a cell)."""
+        from . import ios_telemetry
+
+        try:
+            return self._files(ios_telemetry.battery(self.info.serial, self._address))
+        except (InfraError, Unsupported) as exc:
+            return {"telemetry_error": str(exc)}
 
     def run_engine(self, engine, artifact, spec, settings):
         if engine.name != "coreml":

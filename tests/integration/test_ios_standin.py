@@ -309,3 +309,19 @@ def test_a_registered_runner_is_installed_through_installation_proxy(monkeypatch
         assert device.ensure_runner() == "installed now"
         assert RUNNER_BUNDLE_ID in phone.containers.by_bundle  # its container now exists
         assert phone.lockdownd.requests.count("StartService") >= 4  # house_arrest, afc, proxy
+
+
+def test_battery_telemetry_through_diagnostics_relay(monkeypatch, tmp_path):
+    from harness.virtual.ios import VirtualIPhone
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with VirtualIPhone("iphonexr_ready", "127.0.0.1:0", max_lifetime_s=120) as phone:
+        sample = _opened(phone, monkeypatch).sample()
+    # the stand-in's configured IORegistry entry (profile.DEFAULT_BATTERY), read by the real
+    # DiagnosticsService.get_battery over a TLS service connection
+    assert (sample["battery_temp_c"], sample["battery_voltage_mv"], sample["battery_current_ma"],
+            sample["battery_pct"], sample["charging"]) == (30.5, 4012.0, -412.0, 81.0, False)
+    assert sample["telemetry_source"] == "diagnostics_relay IOPMPowerSource"
+    with VirtualIPhone("iphone14promax", "127.0.0.1:0", max_lifetime_s=120) as phone:
+        untrusted = _opened(phone, monkeypatch).sample()
+    assert list(untrusted) == ["telemetry_error"]  # not paired: no reading, and no failure

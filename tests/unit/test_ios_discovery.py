@@ -178,3 +178,18 @@ def test_variant_profiles_extend_their_phone_and_check_their_state(tmp_path):
                        'developer_mode = "off"\n')
     with pytest.raises(UsageError, match="developer_mode = 'off': use true or false"):
         load_ios_profile(str(variant))
+
+
+def test_battery_entry_maps_to_android_sample_names():
+    from harness.parsers import ios_battery
+
+    sample = ios_battery.parse({"Temperature": 3125, "Voltage": 3980, "InstantAmperage": -500,
+                                "CurrentCapacity": 64, "IsCharging": False,
+                                "ExternalConnected": False})
+    assert sample == {"temp_c": 31.25, "battery_temp_c": 31.25, "battery_voltage_mv": 3980.0,
+                      "battery_current_ma": -500.0, "battery_power_w": 1.99, "charging": False,
+                      "external_power": False, "battery_pct": 64.0}
+    charging = ios_battery.parse({"Voltage": 4300, "InstantAmperage": 1000, "IsCharging": True})
+    assert charging["battery_power_w"] == -4.3 and charging["temp_c"] is None  # into the battery
+    assert ios_battery.parse(None)["battery_pct"] is None
+    assert ios_battery.parse({"Temperature": "hot"})["temp_c"] is None

@@ -22,7 +22,7 @@ from .afc import HOUSE_ARREST, Afc, Containers, HouseArrest
 from .install import AFC, INSTALLATION_PROXY, InstallationProxy
 from .lockdownd import Lockdownd
 from .profile import IOSProfile, load_ios_profile
-from .services import MOUNTER, ImageMounter
+from .services import DIAGNOSTICS, MOUNTER, Diagnostics, ImageMounter
 from .trust import Trust, make_device_key
 from .usbmuxd import Usbmuxd
 
@@ -76,7 +76,8 @@ class VirtualIPhone:
                                       values.get("ProductVersion"))
         services = {MOUNTER: ImageMounter(self.profile.ddi_mounted),
                     HOUSE_ARREST: HouseArrest(self.containers),
-                    AFC: MediaAfc(self.containers.media), INSTALLATION_PROXY: installer}
+                    AFC: MediaAfc(self.containers.media), INSTALLATION_PROXY: installer,
+                    DIAGNOSTICS: Diagnostics(self.profile.battery)}
         self.lockdownd = Lockdownd(values, self.profile.pairing, trust, domains, services)
         self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd, buid=buid)
         self.max_lifetime_s = max_lifetime_s

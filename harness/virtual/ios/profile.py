@@ -26,6 +26,10 @@ CAPTURE_KINDS = ("ideviceinfo", "rsd_handshake")
 # (devices/ios_states.py); trusted has the pair record of an earlier pairing (trust.py), and
 # [state] developer_mode / ddi_mounted say what a session then finds
 PAIRING_STATES = ("untrusted", "locked", "denied", "trusted")
+# the IORegistry battery entry when a profile has no [battery] table: CONFIGURATION (no capture of
+# an iPhone's IORegistry is in device-data); units as iOS gives them (1/100 degC, mV, mA, %)
+DEFAULT_BATTERY = {"Temperature": 3050, "Voltage": 4012, "InstantAmperage": -412,
+                   "CurrentCapacity": 81, "IsCharging": False, "ExternalConnected": True}
 # lockdownd's own name for the key, for capture keys that differ (RSD handshake properties)
 _RSD_TO_LOCKDOWN = {"OSVersion": "ProductVersion", "HWModel": "HardwareModel"}
 # the keys lockdownd gives a host it does not trust (no session): what `ideviceinfo -s` prints
@@ -47,6 +51,7 @@ class IOSProfile:
     developer_mode: bool = True     # in a session: DeveloperModeStatus (iOS 16+)
     ddi_mounted: bool = True        # in a session: mobile_image_mounter LookupImage
     runner_installed: bool = False  # EdgelabRunner installed: house_arrest vends its container
+    battery: dict[str, Any] = field(default_factory=dict)  # IORegistry battery entry (configured)
     configured: tuple[str, ...] = ()  # keys that came from [lockdown], not from a capture
 
 
@@ -107,8 +112,9 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
     wrong = [k for k, v in flags.items() if not isinstance(v, bool)]
     if wrong:
         raise UsageError(f"{where} [state] {wrong[0]} = {flags[wrong[0]]!r}: use true or false")
+    battery = {**DEFAULT_BATTERY, **data.get("battery", {})}
     device = data.get("device", {})
-    return IOSProfile(name=str(device.get("name", path.stem)),
+    return IOSProfile(battery=battery, name=str(device.get("name", path.stem)),
                       description=str(device.get("description", "")), values=values,
                       udid=str(values["UniqueDeviceID"]), pairing=pairing,
                       sources=dict(data.get("sources", {})), configured=configured, **flags)
@@ -129,7 +135,7 @@ def _read_with_parents(path: Path, where: str, depth: int = 0) -> dict[str, Any]
         raise UsageError(f"{where}: extends = {parent!r}, but there is no {parent_path}")
     base = _read_with_parents(parent_path, where, depth + 1)
     merged = {**base, **data}
-    for table in ("device", "captures", "sources", "lockdown", "state"):
+    for table in ("device", "captures", "sources", "lockdown", "state", "battery"):
         merged[table] = {**base.get(table, {}), **data.get(table, {})}
     return merged
 

@@ -2,9 +2,10 @@
 device port lockdownd names, reached through usbmuxd's ``Connect`` like lockdownd itself, with
 the same framing (4-byte big-endian length + plist).
 
-Only what edgelab's probe asks is here: ``com.apple.mobile.mobile_image_mounter``'s
-``LookupImage`` (is a developer disk image mounted?), answered from the profile's
-``[state] ddi_mounted``; pymobiledevice3 reads an empty ``ImageSignature`` as not mounted.
+Only what edgelab asks is here: ``com.apple.mobile.mobile_image_mounter``'s ``LookupImage`` (is
+a developer disk image mounted?), answered from the profile's ``[state] ddi_mounted``
+(pymobiledevice3 reads an empty ``ImageSignature`` as not mounted), and diagnostics_relay's
+battery entry (``Diagnostics`` below).
 """
 from __future__ import annotations
 
@@ -33,3 +34,31 @@ class ImageMounter:
                 return
             else:
                 write_plist(sock, {"Error": "UnknownCommand", "DetailedError": str(command)})
+
+
+DIAGNOSTICS = "com.apple.mobile.diagnostics_relay"
+BATTERY_CLASSES = ("IOPMPowerSource", "AppleSmartBattery")
+
+
+class Diagnostics:
+    """diagnostics_relay's ``IORegistry`` request for the battery entry (class IOPMPowerSource or
+    AppleSmartBattery); ``battery`` is the profile's [battery] table: CONFIGURATION, no capture
+    of an iPhone's IORegistry is in device-data."""
+
+    def __init__(self, battery: dict):
+        self.battery = battery
+
+    def serve(self, sock: socket.socket) -> None:
+        while True:
+            message = read_plist(sock)
+            if message is None:
+                return
+            request = message.get("Request")
+            if request == "IORegistry" and message.get("EntryClass") in BATTERY_CLASSES:
+                write_plist(sock, {"Status": "Success",
+                                   "Diagnostics": {"IORegistry": dict(self.battery)}})
+            elif request == "Goodbye":
+                write_plist(sock, {"Status": "Success"})
+                return
+            else:
+                write_plist(sock, {"Status": "UnknownRequest"})

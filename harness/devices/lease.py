@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import InfraError
 
-LEASED_KINDS = ("android", "virtual-android")
+LEASED_KINDS = ("android", "virtual-android", "ios")  # one edgelab process per phone, iPhones too
 
 
 def lease_dir() -> Path:

@@ -46,8 +46,11 @@ def standin():
         proc.wait(10)
 
 
-def _env(address: str) -> dict[str, str]:
-    env = {**os.environ, "USBMUXD_SOCKET_ADDRESS": address, "EDGELAB_ADB_SERVER": "127.0.0.1:1"}
+def _env(address: str, home: Path) -> dict[str, str]:
+    """usbmuxd = the stand-in; no adb server; a private HOME, so pymobiledevice3 finds none of
+    the user's pair records and writes nothing into the user's home."""
+    env = {**os.environ, "USBMUXD_SOCKET_ADDRESS": address, "EDGELAB_ADB_SERVER": "127.0.0.1:1",
+           "HOME": str(home)}
     env.pop("EDGELAB_ADB_START", None)
     return env
 
@@ -55,7 +58,7 @@ def _env(address: str) -> dict[str, str]:
 def test_the_real_pymobiledevice3_cli_lists_the_virtual_iphone(standin, tmp_path):
     address = standin("device_profiles/ios/iphone14promax.toml")
     run = subprocess.run([sys.executable, "-m", "pymobiledevice3", "usbmux", "list"],
-                         env={**_env(address), "HOME": str(tmp_path)}, capture_output=True,
+                         env=_env(address, tmp_path), capture_output=True,
                          text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     (device,) = json.loads(run.stdout)
@@ -100,11 +103,11 @@ def test_the_library_gets_the_protocols_refusals(standin, tmp_path, monkeypatch)
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
-def test_harness_devices_lists_the_iphone_with_its_state_and_fix(standin):
+def test_harness_devices_lists_the_iphone_with_its_state_and_fix(standin, tmp_path):
     address = standin()
     locked = standin("iphonexr")
     run = subprocess.run([sys.executable, "-m", "harness", "devices", "--json", "--usbmux",
-                          address], env=_env(address), capture_output=True, text=True,
+                          address], env=_env(address, tmp_path), capture_output=True, text=True,
                          timeout=120, cwd=REPO)
     assert run.returncode == 0, run.stderr[-2000:]
     (iphone,) = [d for d in json.loads(run.stdout)["devices"] if d["kind"] == "ios"]
@@ -115,7 +118,8 @@ def test_harness_devices_lists_the_iphone_with_its_state_and_fix(standin):
         "iPhone15,3", "17.0", "arm64e", "lockdown", "A16 Bionic")
     assert "tap Trust" in details["fix"]
     text = subprocess.run([sys.executable, "-m", "harness", "devices", "--no-probe"],
-                          env=_env(locked), capture_output=True, text=True, timeout=120, cwd=REPO)
+                          env=_env(locked, tmp_path), capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
     assert "00008020-000000000000A12B ios" in text.stdout, text.stdout
     # the XR capture has no CPUArchitecture: the chip table says it, and the state is "locked"
     assert "iPhone11,8 · iOS 13.3.1 · arm64e · A12 Bionic" in text.stdout
@@ -125,7 +129,7 @@ def test_harness_devices_lists_the_iphone_with_its_state_and_fix(standin):
 def test_suites_record_iphone_cells_as_infra_error_with_the_fix(standin, model_cache, models,
                                                                 tmp_path):
     address = standin()
-    env = {**_env(address), "EDGELAB_CACHE": str(model_cache)}
+    env = {**_env(address, tmp_path), "EDGELAB_CACHE": str(model_cache)}
     report_dir = tmp_path / "reports"
     run = subprocess.run([sys.executable, "-m", "pytest", "suites/test_compat.py", "--device=all",
                           "--model=ppocr_cls", "--variant=fp32", "--report-dir", str(report_dir),
@@ -175,7 +179,7 @@ def test_each_state_is_found_through_the_real_client(profile, state, fix_words, 
 def test_suites_record_a_ready_iphones_cells_as_unsupported_with_the_reason(
         standin, model_cache, models, tmp_path):
     address = standin("iphonexr_ready")
-    env = {**_env(address), "EDGELAB_CACHE": str(model_cache), "HOME": str(tmp_path)}
+    env = {**_env(address, tmp_path), "EDGELAB_CACHE": str(model_cache)}
     report_dir = tmp_path / "reports"
     run = subprocess.run([sys.executable, "-m", "pytest", "suites/test_compat.py",
                           "--device=00008020-000000000000A12B", "--model=ppocr_cls",

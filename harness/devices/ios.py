@@ -152,7 +152,8 @@ async def _trusted_state(lockdown, values: dict[str, Any]) -> str:
             developer_mode = bool(await lockdown.get_developer_mode_status())
     except Exception:
         pass
-    if ios_states._major(version) is not None and ios_states._major(version) >= 17:
+    major = ios_states.major_version(version)
+    if major is not None and major >= 17:
         try:
             from pymobiledevice3.tunneld.api import get_tunneld_tunnels
 
@@ -224,6 +225,9 @@ class IOSDevice:
         except (Unsupported, InfraError):
             raise
         except Exception as exc:  # the connection broke, the container refused, ...
+            if type(exc).__name__ == "PasswordRequiredError":  # a service refused: locked
+                raise InfraError(f"iPhone {self.info.id} is locked", serial=self.info.serial,
+                                 fix=ios_states.fix_for(ios_states.LOCKED)) from None
             raise InfraError(f"iPhone {self.info.id}: {type(exc).__name__}: "
                              f"{exc or exc.__doc__}", serial=self.info.serial) from exc
 

@@ -46,7 +46,7 @@ PAIR_REFUSALS = {
 }
 
 
-def _major(version: str | None) -> int | None:
+def major_version(version: str | None) -> int | None:
     try:
         return int(str(version).split(".")[0])
     except (TypeError, ValueError):
@@ -58,7 +58,7 @@ def trusted_state(product_version: str | None, developer_mode: bool | None,
     """The first missing step of a paired, unlocked iPhone, in the order a person must do them
     (the disk image mounts only with Developer Mode on, and on iOS 17+ only over the tunnel).
     ``None`` means "could not tell": not held against the phone."""
-    major = _major(product_version)
+    major = major_version(product_version)
     if major is not None and major >= 16 and developer_mode is False:
         return DEVELOPER_MODE_OFF
     if major is not None and major >= 17 and tunnel_running is False:

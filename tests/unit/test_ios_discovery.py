@@ -193,3 +193,16 @@ def test_battery_entry_maps_to_android_sample_names():
     assert charging["battery_power_w"] == -4.3 and charging["temp_c"] is None  # into the battery
     assert ios_battery.parse(None)["battery_pct"] is None
     assert ios_battery.parse({"Temperature": "hot"})["temp_c"] is None
+
+
+def test_a_service_refused_for_a_passcode_is_a_locked_infra_error():
+    """pymobiledevice3 raises PasswordRequiredError when lockdownd answers StartService with
+    PasswordProtected: the phone is locked now, which is the person's fix, not a failure."""
+    exceptions = pytest.importorskip("pymobiledevice3.exceptions")
+    from harness.errors import InfraError
+
+    async def refused():
+        raise exceptions.PasswordRequiredError("The device is protected with a passcode.")
+
+    with pytest.raises(InfraError, match=r"is locked \(fix: unlock the device"):
+        _ready_iphone()._files(refused())

@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[engines,coreml,convert,test,ios]'
-	# --no-deps: pnnx's and onnx2torch's declared dependencies pull torchvision/a second torch
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps 'pnnx>=20240410' 'onnx2torch>=1.5'
+	# --no-deps: pnnx's and onnx2torch's declared dependencies pull torchvision/a second torch;
+	# litert-torch/litert-converter pin xdsl, whose typing-extensions<4.13 pin sends pip's resolver
+	# backtracking for >10 min (their other dependencies are in the convert extra, pyproject.toml)
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps 'pnnx>=20240410' 'onnx2torch>=1.5' \
+	  'litert-torch>=0.10,<0.11' 'litert-converter>=0.5,<0.6' 'xdsl==0.28.0'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -83,6 +83,8 @@ class Verifier:
             outputs = self._outputs(path, fmt)
         except MeasurementError as exc:
             return {"ok": False, "reason": f"does not run in {ENGINE_OF[fmt]}: {exc}"[:500]}
+        except Exception as exc:  # noqa: BLE001 - the check itself broke: no verdict, said why
+            return {"ok": None, "reason": f"not checked: {type(exc).__name__}: {exc}"[:500]}
         try:
             figures = compare(reference, outputs, self.spec.task, self.thresholds)
         except ShapeMismatch as exc:

@@ -194,6 +194,13 @@ def test_cli_build_reports_counts(tmp_path):
                           env={**os.environ})
     assert proc.returncode == 0, proc.stderr
     assert "1 built, 1 source" in proc.stdout
+    # the conversion matrix comes last: one row per model and engine, a column per variant
+    matrix = proc.stdout[proc.stdout.index("conversion matrix"):].splitlines()
+    assert matrix[1].split() == ["model", "engine", "fp32", "fp16", "int8", "int8-dynamic",
+                                 "int8-weight"]
+    row = matrix[2].split()
+    assert row[:4] == ["ppocr_cls", "onnxruntime", "ok", "(source)"]
+    assert row[4:7] == ["ok", "cos", "1.0000"] and row[7:] == ["not", "built"] * 3
 
 
 def test_mnn_models_have_the_benchmark_input_shape(built, manifest, sources):

@@ -155,3 +155,37 @@ def test_a_cell_made_from_the_source_needs_no_other_format():
     # the ONNX FP32 cell has a tflite2onnx recipe too: an ONNX source does not need TFLite for it
     assert wanted_cells(groups, Plan(("fp32", "fp16"), ("onnx",)), "onnx") == \
         {("onnx", "fp32"), ("onnx", "fp16")}
+
+
+def test_constant_reshape_and_resize_become_python_numbers():
+    """torch.export refuses onnx2torch's branches on constant shapes/scales: they are baked in,
+    and the module still computes the same."""
+    import importlib.util
+
+    if not (importlib.util.find_spec("onnx2torch") and importlib.util.find_spec("torch")):
+        pytest.skip("onnx2torch/torch not installed (the convert and coreml extras)")
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    from harness.models.build.bridges import _static_constants
+    from harness.models.build.coreml import _stub_torchvision
+
+    _stub_torchvision()
+    from onnx2torch import convert
+
+    init = [numpy_helper.from_array(np.array([1, 3, 0, 8], np.int64), "shape"),
+            numpy_helper.from_array(np.array([], np.float32), "roi"),
+            numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["r"]),
+         helper.make_node("Resize", ["r", "roi", "scales"], ["y"], mode="nearest")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 16])], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    module = convert(model).eval()
+    x = torch.rand(1, 3, 4, 8)
+    before = module(x)
+    assert _static_constants(module) == {"reshape": 1, "resize": 1}
+    torch.testing.assert_close(module(x), before)
+    assert not [n for n in module.graph.nodes if n.op == "get_attr"]  # no constant read left
+    torch.export.export(module, (x,))  # what failed before ("data-dependent")

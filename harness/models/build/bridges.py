@@ -7,9 +7,9 @@
   and the fidelity check give it the same arrays as the source.
 - ONNX -> TFLite: ``litert-torch`` (PyTorch -> LiteRT through ``litert-converter``, no
   TensorFlow). ``onnx2torch`` makes the torch module (as for Core ML); ``torch.export`` cannot
-  trace its Reshape of a constant shape (a data-dependent ``torch.any(shape == 0)``), so
-  constants are folded first (ONNX Runtime's basic, standard-ops-only optimizer) and a Reshape
-  whose shape is a constant gets that shape as Python ints. Inputs are fixed to the benchmark
+  trace its Reshape/Resize of a constant shape or scale (``torch.any(shape == 0)``,
+  ``scales.tolist()``: data-dependent), so constants are folded first (ONNX Runtime's basic,
+  standard-ops-only optimizer) and those get their constants as Python numbers. Inputs are fixed to the benchmark
   shape: a TFLite model is static.
 
 Both run in a child process (converters crash and print a lot). Their result is only a
@@ -25,6 +25,7 @@ from typing import Sequence
 
 from .recipe import BuildContext, ConversionError, python_tool, require_file, run_tool
 
+_ERROR = "LITERT-ERROR"
 _TFLITE2ONNX = ("import sys, tflite2onnx; tflite2onnx.convert(sys.argv[1], sys.argv[2]); "
                 "print('TFLITE2ONNX-OK')")
 
@@ -138,9 +139,16 @@ def onnx_to_tflite(ctx: BuildContext, out: Path) -> Path:
 
     target = out / f"{ctx.spec.name}.tflite"
     shapes = {name: list(shape) for name, shape in input_shapes(ctx)}
-    output = run_tool([sys.executable, "-m", "harness.models.build.bridges", "litert",
-                       str(ctx.source), str(target), json.dumps(shapes)],
-                      "litert-torch", ok_marker="LITERT-OK", timeout_s=1800)
+    try:
+        output = run_tool([sys.executable, "-m", "harness.models.build.bridges", "litert",
+                           str(ctx.source), str(target), json.dumps(shapes)],
+                          "litert-torch", ok_marker="LITERT-OK", timeout_s=1800)
+    except ConversionError as exc:  # torch.export's message is pages long: its gist, said once
+        text = str(exc)
+        if _ERROR in text:
+            gist = text[text.index(_ERROR) + len(_ERROR):].split(" | ")[0].strip()
+            raise ConversionError(f"litert-torch failed: {gist}"[:500]) from None
+        raise
     require_file(target, "litert-torch", output)
     ctx.notes["static_input_shape"] = shapes
     ctx.notes["path"] = "ONNX Runtime constant folding -> onnx2torch -> litert_torch.convert"
@@ -165,11 +173,28 @@ def _folded(source: str, folder: Path, shapes: dict[str, list[int]]):
     return model
 
 
-def _static_reshapes(module) -> int:
-    """Replace each onnx2torch Reshape whose target shape is a stored constant by a Reshape to
-    those Python ints (torch.export cannot branch on a tensor's values). Returns how many."""
+def _constant(module, arg):
+    """The value of an fx argument that reads a stored constant (get_attr), as a Python list;
+    None for an absent argument; raises LookupError for a computed one."""
+    if arg is None:
+        return None
+    if getattr(arg, "op", None) != "get_attr":
+        raise LookupError(arg)
+    value = module
+    for part in arg.target.split("."):
+        value = getattr(value, part)
+    return value.tolist()
+
+
+def _static_constants(module) -> dict[str, int]:
+    """torch.export cannot branch on a tensor's values, and onnx2torch's Reshape
+    (``torch.any(shape == 0)``) and Resize (``scales.tolist()``) do, on shapes and scales the
+    ONNX model stores as constants. Each such node is replaced by a module holding those
+    constants as Python numbers. Returns how many of each were replaced."""
     import torch
     from onnx2torch.node_converters.reshape import OnnxReshape
+    from onnx2torch.node_converters.resize import (OnnxResize, OnnxResizeV10,
+                                                   _onnx_mode_to_torch_mode)
 
     class StaticReshape(torch.nn.Module):
         def __init__(self, shape: list[int]):
@@ -179,22 +204,52 @@ def _static_reshapes(module) -> int:
         def forward(self, x):
             return torch.reshape(x, [x.shape[i] if d == 0 else d for i, d in enumerate(self.shape)])
 
-    count = 0
+    class StaticResize(torch.nn.Module):
+        def __init__(self, mode: str, align_corners, size, scale):
+            super().__init__()
+            self.mode, self.align_corners, self.size, self.scale = mode, align_corners, size, scale
+
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, size=self.size, scale_factor=self.scale,
+                                                   mode=self.mode, align_corners=self.align_corners)
+
+    counts = {"reshape": 0, "resize": 0}
     for node in list(module.graph.nodes):
-        if node.op != "call_module" or not isinstance(module.get_submodule(node.target), OnnxReshape):
+        if node.op != "call_module":
             continue
-        shape = node.args[1] if len(node.args) > 1 else None
-        if getattr(shape, "op", None) != "get_attr":
-            continue
-        value = module
-        for part in shape.target.split("."):
-            value = getattr(value, part)
-        module.add_submodule(node.target, StaticReshape([int(v) for v in value.tolist()]))
+        target = module.get_submodule(node.target)
+        args = list(node.args) + [None] * 4
+        try:
+            if isinstance(target, OnnxReshape):
+                shape = _constant(module, args[1])
+                if shape is None:
+                    continue
+                replacement = StaticReshape([int(v) for v in shape])
+                counts["reshape"] += 1
+            elif isinstance(target, (OnnxResize, OnnxResizeV10)):
+                inner = target._resize if isinstance(target, OnnxResizeV10) else target
+                roi, scales, sizes = ((None, _constant(module, args[1]), None)
+                                      if isinstance(target, OnnxResizeV10) else
+                                      (_constant(module, args[1]), _constant(module, args[2]),
+                                       _constant(module, args[3])))
+                if roi and not inner.ignore_roi:
+                    continue  # onnx2torch refuses it anyway, with its own message
+                size = [int(v) for v in sizes[2:]] if sizes else None
+                scale = [float(v) for v in scales[2:]] if scales and not size else None
+                if (size or scale) is None:
+                    continue
+                mode = _onnx_mode_to_torch_mode(inner.onnx_mode, len(size or scale))
+                replacement = StaticResize(mode, inner.align_corners, size, scale)
+                counts["resize"] += 1
+            else:
+                continue
+        except LookupError:
+            continue  # computed at run time: left to onnx2torch
+        module.add_submodule(node.target, replacement)
         node.args = (node.args[0],)
-        count += 1
     module.graph.eliminate_dead_code()
     module.recompile()
-    return count
+    return counts
 
 
 def _litert_main(source: str, target: str, shapes: dict[str, list[int]]) -> None:
@@ -212,12 +267,20 @@ def _litert_main(source: str, target: str, shapes: dict[str, list[int]]) -> None
              if v.name not in {i.name for i in model.graph.initializer}]
     model, _, _ = _clean_graph(model)
     module = convert(model).eval()
-    reshapes = _static_reshapes(module)
+    constants = _static_constants(module)
     import litert_torch
 
     examples = tuple(torch.rand(*shapes[name]) for name in feeds)
-    litert_torch.convert(module, examples).export(target)
-    print("LITERT-OK", f"static reshapes: {reshapes}")
+    try:
+        converted = litert_torch.convert(module, examples)
+    except Exception as exc:  # noqa: BLE001 - reported as one line, the converter's own words
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = next((line for line in lines if line.startswith("Caused by:")), "")
+        print(f"{_ERROR} {type(exc).__name__}: {lines[0] if lines else ''} {cause}"[:450],
+              file=sys.stderr)
+        raise SystemExit(1) from None
+    converted.export(target)
+    print("LITERT-OK", json.dumps({"static": constants}))
 
 
 if __name__ == "__main__":

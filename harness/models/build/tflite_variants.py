@@ -148,7 +148,8 @@ _T = dict(sources=("tflite",), install_hint=_HINT)  # the source, or the FP32 TF
 RECIPES = [
     Recipe("tflite", "fp32", "fp32 (source as shipped)", "source", {}, _source, sources=("tflite",)),
     Recipe("tflite", "fp32", "fp32, converted from the ONNX source (static input shape)",
-           "litert-torch", {"path": "ort-fold+onnx2torch+litert_torch.convert"}, _from_onnx,
+           "litert-torch", {"path": "ort-fold+onnx2torch+litert_torch.convert",
+                            "constants": "reshape+resize"}, _from_onnx,
            sources=("onnx",), requires=("litert-converter", "onnx2torch", "torch"),
            install_hint="pip install 'edgelab[convert]'"),
     Recipe("tflite", "fp16", "fp16 weights (float casting), fp32 compute", _AEQ,

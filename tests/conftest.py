@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,18 @@ def model_files() -> dict[str, Path]:
     manifest = load_manifest(REPO / "models" / "manifest.toml")
     return {name: fetch(manifest[name], default_cache_dir(), log=lambda _m: None)
             for name in ("ppocr_cls", "face_landmark")}
+
+
+@pytest.fixture(scope="session")
+def sources_only_cache(tmp_path_factory, model_files) -> Path:
+    """A private EDGELAB_CACHE with the fetched source models and no variant build: tests whose
+    grid counts which cross-format cells exist must not depend on whether this machine ran
+    `make bench` (which builds ppocr_cls as TFLite, face_landmark as ONNX, ...) before."""
+    from harness.models.fetch import default_cache_dir
+
+    cache = tmp_path_factory.mktemp("sources-only-cache")
+    shutil.copytree(default_cache_dir() / "models", cache / "models")
+    return cache
 
 
 def run_pytest(args: list[str], cwd: Path = REPO, env: dict | None = None,

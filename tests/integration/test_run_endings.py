@@ -24,6 +24,12 @@ GRID = ["suites/test_latency.py", "--device=host", "--model=ppocr_cls,face_landm
         "--engine=onnxruntime,tflite", "--variant=fp32", *FAST, "--min-time=2"]
 
 
+@pytest.fixture(autouse=True)
+def _no_variant_builds(sources_only_cache, monkeypatch):
+    """The grids here count unsupported cross-format cells: a cache without variant builds."""
+    monkeypatch.setenv("EDGELAB_CACHE", str(sources_only_cache))
+
+
 def start_pytest(args: list[str]) -> subprocess.Popen:
     """A suites run in its own process group, as CI runs a job step."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS")}

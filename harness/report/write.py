@@ -48,8 +48,14 @@ def render(model: dict) -> str:
 def write_report(run_dir: Path, out: Path | None = None, baseline: Path | None = None,
                  model: dict | None = None) -> Path:
     """Build (unless ``model`` is given) and write the report; returns its path."""
+    from .load import no_cyclic_gc
+
     out = Path(out) if out else Path(run_dir) / "report.html"
-    if model is None:
-        model = build_model(Path(run_dir), baseline)
-    atomic_write_text(out, render(model))
+    # a farm run's report allocates millions of short-lived objects and makes no cycles worth
+    # chasing while it is built: the cyclic collector would rescan them over and over
+    with no_cyclic_gc():
+        if model is None:
+            model = build_model(Path(run_dir), baseline)
+        page = render(model)
+    atomic_write_text(out, page)
     return out

@@ -80,7 +80,7 @@ def run(args) -> int:
     for t in trends:
         shown = t.points[-args.last:] if args.last > 0 else t.points
         values = " ".join(_fmt(p) for p in shown)
-        more = f"... " if len(shown) < len(t.points) else ""
+        more = "... " if len(shown) < len(t.points) else ""
         stat = f" ({t.latest.stat})" if t.latest and t.latest.stat else ""
         print(f"  {t.key}: {more}{values} {t.unit}{stat}")
         for p in t.steps:

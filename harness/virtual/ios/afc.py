@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from .lockdownd import read_plist, write_plist
+from .wire import read_exact
 
 HOUSE_ARREST = "com.apple.mobile.house_arrest"
 MAGIC = b"CFA6LPAA"
@@ -83,13 +84,13 @@ class Afc:
 
     def serve(self, sock: socket.socket) -> None:
         while True:
-            header = _read_exact(sock, HEADER.size)
+            header = read_exact(sock, HEADER.size)
             if header is None:
                 return
             magic, entire, _this, number, operation = HEADER.unpack(header)
             if magic != MAGIC or entire < HEADER.size:
                 return  # not AFC: end the connection as the daemon does
-            payload = _read_exact(sock, entire - HEADER.size) if entire > HEADER.size else b""
+            payload = read_exact(sock, entire - HEADER.size) if entire > HEADER.size else b""
             if payload is None:
                 return
             op, data = self.answer(operation, payload)
@@ -175,11 +176,3 @@ def _status(code: int) -> tuple[int, bytes]:
     return OP_STATUS, struct.pack("<Q", code)
 
 
-def _read_exact(sock: socket.socket, count: int) -> bytes | None:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data

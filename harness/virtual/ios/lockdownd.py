@@ -23,6 +23,8 @@ import threading
 import uuid
 from typing import Any
 
+from .wire import read_exact
+
 LOCKDOWN_PORT = 62078
 _LENGTH = struct.Struct(">I")
 _MAX_MESSAGE = 4 * 2 ** 20
@@ -32,29 +34,19 @@ PAIR_ERRORS = {"untrusted": "PairingDialogResponsePending", "locked": "PasswordP
 
 def read_plist(sock: socket.socket) -> dict[str, Any] | None:
     """One framed plist; None when the host closed the connection."""
-    header = _read_exact(sock, _LENGTH.size)
+    header = read_exact(sock, _LENGTH.size)
     if header is None:
         return None
     (length,) = _LENGTH.unpack(header)
     if length > _MAX_MESSAGE:
         raise ValueError(f"lockdown message of {length} bytes is over the {_MAX_MESSAGE} limit")
-    body = _read_exact(sock, length)
+    body = read_exact(sock, length)
     return None if body is None else plistlib.loads(body)
 
 
 def write_plist(sock: socket.socket, message: dict[str, Any]) -> None:
     body = plistlib.dumps(message, fmt=plistlib.FMT_XML)
     sock.sendall(_LENGTH.pack(len(body)) + body)
-
-
-def _read_exact(sock: socket.socket, count: int) -> bytes | None:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
 
 
 FIRST_SERVICE_PORT = 49152  # lockdownd hands out dynamic ports for started services

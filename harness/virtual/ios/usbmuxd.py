@@ -25,6 +25,7 @@ import uuid
 from typing import Any
 
 from .lockdownd import LOCKDOWN_PORT, Lockdownd
+from .wire import read_exact
 
 HEADER = struct.Struct("<4I")  # length (incl. header), version, message, tag
 VERSION_BINARY, VERSION_PLIST = 0, 1
@@ -34,29 +35,19 @@ APPLE_IPHONE_USB_PRODUCT_ID = 0x12A8  # what usbmuxd reports for iPhones on USB
 
 
 def read_packet(sock: socket.socket) -> tuple[int, int, int, bytes] | None:
-    header = _read_exact(sock, HEADER.size)
+    header = read_exact(sock, HEADER.size)
     if header is None:
         return None
     length, version, message, tag = HEADER.unpack(header)
     if length < HEADER.size or length > 1 << 20:
         raise ValueError(f"usbmux packet length {length} out of range")
-    body = _read_exact(sock, length - HEADER.size) if length > HEADER.size else b""
+    body = read_exact(sock, length - HEADER.size) if length > HEADER.size else b""
     return None if body is None else (version, message, tag, body)
 
 
 def pack_plist(tag: int, message: dict[str, Any]) -> bytes:
     body = plistlib.dumps(message, fmt=plistlib.FMT_XML)
     return HEADER.pack(HEADER.size + len(body), VERSION_PLIST, MESSAGE_PLIST, tag) + body
-
-
-def _read_exact(sock: socket.socket, count: int) -> bytes | None:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
 
 
 class Usbmuxd:

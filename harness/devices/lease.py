@@ -109,7 +109,7 @@ class Lease:
             raise DeviceBusy(
                 f"device {self.device_id} is in use by {describe(holder)}",
                 fix=("wait for that run to end, or let this one wait: --lease-wait SECONDS "
-                     f"(`python -m harness devices` shows holders)")) from None
+                     "(`python -m harness devices` shows holders)")) from None
         self.held = True
         self._write_holder(run_id)
 

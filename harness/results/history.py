@@ -126,8 +126,15 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(f"file:{path.resolve()}?mode={mode}", uri=True,
                                isolation_level=None, timeout=30)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        # one read transaction: between two autocommit reads another process's first
+        # migration could commit, and "version 0 with tables" would read as a foreign database
+        conn.execute("BEGIN")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         raise HistoryError(f"history database {path} is unreadable ({exc}); it was left "
                            f"untouched: move it aside to start a new history, or pass another "

@@ -33,9 +33,13 @@ def is_vanished(exc: BaseException) -> bool:
     text = str(exc) or type(exc).__name__
     kind = exec_failure.classify(text)["kind"]
     low = text.lower()
+    # adbutils reads a stream the server closed as EOFError("Expected 5 bytes, got 0"), whose
+    # text says neither "closed" nor "EOF" (seen in CI: a disconnect that landed mid-cell)
     return kind == "offline" or ("not found" in low and "device" in low) or \
+        isinstance(exc, EOFError) or \
         kind == "unknown" and any(w in low for w in ("closed", "connection reset", "broken pipe",
-                                                      "eof", "no devices", "unknown data: b''"))
+                                                      "eof", "no devices", "unknown data: b''",
+                                                      "got 0"))
 
 
 def listed_state(address: tuple[str, int], serial: str, bound_s: float) -> str | None:

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,24 +36,12 @@ REPO = Path(__file__).resolve().parents[1]
 PHONE_NICE = 10
 sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+import virtual_farm  # noqa: E402 (benchmarks/, beside this script)
+from virtual_farm import free_port  # noqa: E402
 
 
 def start_phone(sleep_ms: float) -> tuple[subprocess.Popen, str]:
-    phone = subprocess.Popen([sys.executable, "-m", "harness", "virtual-device", "--port", "0",
-                              "--compute-sleep-ms", str(sleep_ms), "--idle-timeout", "900",
-                              "--max-lifetime", "7200"], cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True,
-                             preexec_fn=lambda: os.nice(PHONE_NICE))
-    line = phone.stdout.readline().strip()  # "listening on 127.0.0.1:PORT"
-    if not line.startswith("listening on "):
-        phone.kill()
-        raise SystemExit(f"virtual phone did not start: {line!r}")
-    return phone, line.rpartition(" ")[2]
+    return virtual_farm.start_phone(sleep_ms, nice=PHONE_NICE, lifetime_s=7200)
 
 
 def run_suite(serials: list[str], env: dict, report_dir: Path, args) -> tuple[float, int, dict]:
@@ -127,16 +114,7 @@ def main(argv=None) -> int:
         largest = counts[-1]
         print(f"scaling_efficiency={walls[counts[0]] * largest / walls[largest] / largest:.2f}")
     finally:
-        for process in phones:
-            process.terminate()
-        for process in phones:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        subprocess.run(["adb", "-P", str(port), "kill-server"], env=env, capture_output=True,
-                       timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        virtual_farm.stop_farm(phones, port, env, work)
     return 0
 
 

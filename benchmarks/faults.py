@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import virtual_farm  # noqa: E402 (benchmarks/, beside this script)
+from virtual_farm import complete_records, free_port  # noqa: E402
 
 
 def _ok_or_unsupported(rows) -> bool:
@@ -75,25 +77,8 @@ SCENARIOS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_phone(sleep_ms: float, faults: list[str]) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "harness", "virtual-device", "--port", "0",
-               "--compute-sleep-ms", str(sleep_ms), "--idle-timeout", "900",
-               "--max-lifetime", "3600"]
-    for fault in faults:
-        command += ["--fault", fault]
-    phone = subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, bufsize=1)
-    line = phone.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        phone.kill()
-        raise SystemExit(f"virtual phone did not start: {line!r}")
-    return phone, line.rpartition(" ")[2]
+    return virtual_farm.start_phone(sleep_ms, faults, controlled=True)
 
 
 def control(phone: subprocess.Popen, line: str) -> str:
@@ -106,7 +91,7 @@ def records_of(report_dir: Path) -> list[dict]:
     found = [p for p in report_dir.glob("*/results.jsonl") if not p.parent.is_symlink()]
     if not found:
         return []
-    return [json.loads(x) for x in found[0].read_text().splitlines() if x.strip()]
+    return complete_records(found[0].read_text())
 
 
 def injector(report_dir: Path, serial: str, phone, lines: list[str], done: threading.Event,
@@ -212,16 +197,7 @@ def main(argv=None) -> int:
         print(f"faults_injected={injected_count} faults_handled={handled} records_lost={lost}")
     finally:
         done.set()
-        for process, _ in phones:
-            process.terminate()
-        for process, _ in phones:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        subprocess.run(["adb", "-P", str(port), "kill-server"], env=env, capture_output=True,
-                       timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        virtual_farm.stop_farm([process for process, _ in phones], port, env, work)
     return 0
 
 

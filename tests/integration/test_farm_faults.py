@@ -26,7 +26,13 @@ def _records(report_dir: Path) -> list[dict]:
     found = list(report_dir.glob("*/results.jsonl"))
     if not found:
         return []
-    return [json.loads(x) for x in found[0].read_text().splitlines() if x.strip()]
+    records = []
+    for line in found[0].read_text().splitlines():  # read while the run appends: the last
+        try:                                         # line may be half written
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
 
 
 def _when_first_record(report_dir: Path, serial: str, action, stop: threading.Event) -> None:

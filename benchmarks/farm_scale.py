@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +36,7 @@ PHONE_NICE = 10
 sys.path.insert(0, str(REPO))
 
 import virtual_farm  # noqa: E402 (benchmarks/, beside this script)
-from virtual_farm import free_port  # noqa: E402
+from virtual_farm import farm_env, free_port  # noqa: E402
 
 
 def start_phone(sleep_ms: float) -> tuple[subprocess.Popen, str]:
@@ -80,18 +79,8 @@ def main(argv=None) -> int:
     counts = [int(n) for n in args.phones.split(",")]
     if shutil.which("adb") is None:
         raise SystemExit("farm_scale: the `adb` binary is missing (apt-get install -y adb)")
-    from harness.models.fetch import default_cache_dir
-
-    work = Path(tempfile.mkdtemp(prefix="edgelab-farm-scale-"))
     port = free_port()
-    env = {**os.environ, "HOME": str(work / "home"), "ANDROID_ADB_SERVER_PORT": str(port),
-           "ANDROID_USER_HOME": str(work / "home" / ".android"),
-           "EDGELAB_ADB_SERVER": f"127.0.0.1:{port}", "EDGELAB_CACHE": str(work / "cache")}
-    for name in ("EDGELAB_ADB_START", "ANDROID_SERIAL", "ADB_VENDOR_KEYS"):
-        env.pop(name, None)
-    (work / "home").mkdir()
-    if (default_cache_dir() / "models").is_dir():  # models as `make` fetched them; no download
-        shutil.copytree(default_cache_dir() / "models", work / "cache" / "models")
+    work, env = farm_env("edgelab-farm-scale-", port)
     phones: list[subprocess.Popen] = []
     subprocess.run(["adb", "-P", str(port), "start-server"], env=env, check=True,
                    capture_output=True, timeout=60)

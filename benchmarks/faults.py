@@ -30,7 +30,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import virtual_farm  # noqa: E402 (benchmarks/, beside this script)
-from virtual_farm import complete_records, free_port  # noqa: E402
+from virtual_farm import complete_records, farm_env, free_port  # noqa: E402
 
 
 def _ok_or_unsupported(rows) -> bool:
@@ -118,19 +117,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("adb") is None:
         raise SystemExit("faults: the `adb` binary is missing (apt-get install -y adb)")
-    from harness.models.fetch import default_cache_dir
-
-    work = Path(tempfile.mkdtemp(prefix="edgelab-faults-"))
     port = free_port()
-    env = {**os.environ, "HOME": str(work / "home"), "ANDROID_ADB_SERVER_PORT": str(port),
-           "ANDROID_USER_HOME": str(work / "home" / ".android"),
-           "EDGELAB_ADB_SERVER": f"127.0.0.1:{port}", "EDGELAB_CACHE": str(work / "cache"),
-           "EDGELAB_LEASE_DIR": str(work / "leases")}
-    for name in ("EDGELAB_ADB_START", "ANDROID_SERIAL", "ADB_VENDOR_KEYS"):
-        env.pop(name, None)
-    (work / "home").mkdir()
-    if (default_cache_dir() / "models").is_dir():
-        shutil.copytree(default_cache_dir() / "models", work / "cache" / "models")
+    work, env = farm_env("edgelab-faults-", port, private_leases=True)
     subprocess.run(["adb", "-P", str(port), "start-server"], env=env, check=True,
                    capture_output=True, timeout=60)
     phones: list[tuple[subprocess.Popen, str]] = []

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +49,26 @@ def start_phone(sleep_ms: float, faults=(), nice: int = 0, lifetime_s: int = 360
         phone.kill()
         raise SystemExit(f"virtual phone did not start: {line!r}")
     return phone, line.rpartition(" ")[2]
+
+
+def farm_env(prefix: str, port: int, private_leases: bool = False) -> tuple[Path, dict]:
+    """A work folder and the environment of one benchmark farm: a private HOME and adb server
+    port, an EDGELAB_CACHE holding the models `make` fetched (no download), no inherited adb
+    settings. ``private_leases``: device leases in the work folder, not the host's."""
+    from harness.models.fetch import default_cache_dir
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {**os.environ, "HOME": str(work / "home"), "ANDROID_ADB_SERVER_PORT": str(port),
+           "ANDROID_USER_HOME": str(work / "home" / ".android"),
+           "EDGELAB_ADB_SERVER": f"127.0.0.1:{port}", "EDGELAB_CACHE": str(work / "cache")}
+    if private_leases:
+        env["EDGELAB_LEASE_DIR"] = str(work / "leases")
+    for name in ("EDGELAB_ADB_START", "ANDROID_SERIAL", "ADB_VENDOR_KEYS"):
+        env.pop(name, None)
+    (work / "home").mkdir()
+    if (default_cache_dir() / "models").is_dir():
+        shutil.copytree(default_cache_dir() / "models", work / "cache" / "models")
+    return work, env
 
 
 def stop_farm(phones: list[subprocess.Popen], port: int, env: dict, work: Path) -> None:

@@ -35,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
     # a phone another edgelab process holds (devices/lease.py): wait this long, then its cells
     # are infra_error naming the holder
     "lease_wait_s": 0.0,
+    # a phone that dropped off adb mid-run (devices/link.py): how long it may take to be listed
+    # again. A real phone's reboot takes 30-90 s to reappear; with -n each phone has its own
+    # worker, so the wait delays only that phone's cells, and a phone truly gone costs it once
+    "reboot_wait_s": 120.0,
     "report_dir": "reports",
     # run history (SQLite, docs/gating.md "Nightly history"): "" = <report_dir>/history.sqlite,
     # "off" = none
@@ -318,6 +322,8 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "cooldown_timeout_s": (parse_seconds, "a number of seconds >= 0 (0: read once, never wait)"),
     "idle_window_s": (parse_seconds, "a number of seconds >= 0 (0: no idle window)"),
     "lease_wait_s": (parse_seconds, "a number of seconds >= 0 (0: do not wait for a busy phone)"),
+    "reboot_wait_s": (parse_seconds, "a number of seconds >= 0 (how long a phone that dropped "
+                                     "off adb may take to come back)"),
     "power_window_s": (parse_seconds, "a number of seconds >= 0 (0: never raise a phone's "
                                       "iterations for power)"),
     "report_dir": (_path_text, "a directory path (string)"),
@@ -432,6 +438,7 @@ class RunConfig:
     timeout_s: float = DEFAULTS["timeout_s"]
     idle_window_s: float = DEFAULTS["idle_window_s"]
     lease_wait_s: float = DEFAULTS["lease_wait_s"]
+    reboot_wait_s: float = DEFAULTS["reboot_wait_s"]
     power_window_s: float = DEFAULTS["power_window_s"]
     iterations_given: bool = False  # --iterations on the command line: kept as asked, never raised
     report_dir: Path = Path("reports")
@@ -524,6 +531,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         timeout_s=pick("edgelab_timeout", "timeout_s"),
         idle_window_s=pick("edgelab_idle_window", "idle_window_s"),
         lease_wait_s=pick("edgelab_lease_wait", "lease_wait_s"),
+        reboot_wait_s=pick("edgelab_reboot_wait", "reboot_wait_s"),
         power_window_s=lab["power_window_s"],
         report_dir=under_root(pick("edgelab_report_dir", "report_dir")),
         manifest=under_root(pick("edgelab_manifest", "manifest")),

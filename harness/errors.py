@@ -50,3 +50,19 @@ class Unsupported(HarnessError):
 
 class MeasurementError(HarnessError):
     """The measured thing failed: corrupt model, engine error, output drift."""
+
+
+TIMEOUT_PREFIX = "timeout:"  # how a timed-out cell's reason starts (readers: results/schema.py)
+
+
+class ToolTimeout(MeasurementError):
+    """The measured tool (a phone's benchmark tool, a host engine child) did not finish within
+    the timeout and was killed, while the device itself still answered. Recorded as ``failed``
+    with a reason that starts with ``timeout:`` (results/schema.py ``is_timeout``): the thing
+    under test stopped making progress, unlike a device that stopped answering (``InfraError``,
+    devices/hang.py). The gate calls such a cell "broke", not "outputs drifted"."""
+
+    def __init__(self, tool: str, limit_s: float, how: str):
+        super().__init__(f"{TIMEOUT_PREFIX} {tool} did not finish within {limit_s:g} s; {how}")
+        self.tool, self.limit_s, self.how = tool, limit_s, how
+

@@ -104,6 +104,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a phone another edgelab process holds (one process per phone on a host, lease "
              "files in $EDGELAB_LEASE_DIR): wait this long for it, then its cells are "
              "infra_error naming the holder (default 0; [tool.edgelab] lease_wait_s)")
+    add("--reboot-wait", dest="edgelab_reboot_wait", type=cfg.parse_seconds, default=None,
+        metavar="SECONDS",
+        help="a phone that dropped off adb mid-run (rebooted, replugged) may take this long to "
+             "be listed again before it is quarantined; only its own worker waits (default "
+             "120; [tool.edgelab] reboot_wait_s)")
     add("--edgelab-manifest", dest="edgelab_manifest", default=None, metavar="PATH",
         help="model manifest (default models/manifest.toml)")
     add("--edgelab-cache", dest="edgelab_cache", default=None, metavar="DIR",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DEFAULTS
-from ..errors import InfraError
+from ..errors import InfraError, ToolTimeout
 from .base import ExecResult
 from .hang import DeviceTimeout, Hang, HangGuard
 from .link import LinkGuard, is_vanished
@@ -48,6 +48,7 @@ VANISHED_FIX = ("the device disconnected: check the cable / `adb devices`; for n
                 "run `adb connect HOST:PORT` again")
 
 DEFAULT_TIMEOUT_S = float(DEFAULTS["timeout_s"])
+DEFAULT_REBOOT_WAIT_S = float(DEFAULTS["reboot_wait_s"])
 # getprop, cat, stat, chmod answer well within a second on a live phone, even a throttled one
 # busy with a benchmark; waiting longer than this only delays finding out that it hangs
 QUICK_CALL_S = 10.0
@@ -216,17 +217,20 @@ def compose(*parts: Raw | list[str] | tuple[str, ...]) -> str:
 class AdbTransport:
     """Shell, push and pull for one serial. Constructing it does not touch the device.
 
-    ``timeout_s`` is the run's configured timeout; ``hang`` a hang discovery already saw.
+    ``timeout_s`` is the run's configured timeout; ``hang`` a hang discovery already saw;
+    ``reboot_wait_s`` how long a phone that dropped off may take to come back (link.py).
     """
 
     def __init__(self, serial: str, address: tuple[str, int] | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, hang: Hang | None = None):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, hang: Hang | None = None,
+                 reboot_wait_s: float = DEFAULT_REBOOT_WAIT_S):
         self.serial = serial
         self.address = address or server_address()
         self.timeout_s = timeout_s
         self.quick_s = quick_timeout(timeout_s)
         self.guard = HangGuard(serial, hang)
-        self.link = LinkGuard(serial, self.address, self.quick_s)  # dropped off: link.py
+        self.link = LinkGuard(serial, self.address, self.quick_s,  # dropped off: link.py
+                              reappear_s=reboot_wait_s)
         self._client = None
         self._device = None
         self._shell_v2: bool | None = None
@@ -333,10 +337,9 @@ class AdbTransport:
             # only the kill tells whether the device itself still answers
             self.guard.forgive()
             self._kill_by_name(argv[0])
-            raise InfraError(f"{Path(argv[0]).name} hung for over {limit}s on {self.serial}; "
-                             f"killed", serial=self.serial, command=quote_argv(argv),
-                             stderr_tail=exc.stderr_tail,
-                             fix="raise --edgelab-timeout or use fewer iterations") from exc
+            # the device answered the kill: the tool, not the device, ran out of time
+            raise ToolTimeout(Path(argv[0]).name, limit, f"killed by the host on {self.serial} "
+                              f"(`pkill -9 -f`: the device has no `timeout`)") from exc
 
     def _kill_by_name(self, path: str) -> None:
         try:

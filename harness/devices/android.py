@@ -27,8 +27,8 @@ from typing import Any, Iterator
 
 from ..errors import InfraError
 from . import probe
-from .adb_transport import (DEFAULT_TIMEOUT_S, AdbTransport, bounded, make_client,
-                            parse_address, quick_timeout, quote_argv, server_addresses,
+from .adb_transport import (DEFAULT_REBOOT_WAIT_S, DEFAULT_TIMEOUT_S, AdbTransport, bounded,
+                            make_client, parse_address, quick_timeout, quote_argv, server_addresses,
                             server_listening, start_server, wrap_adb_error)
 from .android_control import (OFFER, AndroidPolicyFiles, FixedPerformanceOperation,
                               RootAccess)
@@ -155,13 +155,15 @@ def abis_of(profile: dict[str, Any]) -> list[str]:
 class AndroidDevice:
     """A phone behind adb. Constructing it does not touch the device; ``profile()`` does."""
 
-    def __init__(self, info: DeviceInfo, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, info: DeviceInfo, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 reboot_wait_s: float = DEFAULT_REBOOT_WAIT_S):
         self.info = info
         server = info.details.get("adb_server")
         address = parse_address(server, "adb_server") if server else None
         hung = info.details.get("hung")
         self.transport = AdbTransport(info.serial, address, timeout_s,
-                                      Hang.from_dict(hung) if hung else None)
+                                      Hang.from_dict(hung) if hung else None,
+                                      reboot_wait_s=reboot_wait_s)
         self.pushes = PushCache(self.transport, has_sha256sum=self._has_sha256sum)
         self._sysfs = probe.SysfsReader(self.transport)
 

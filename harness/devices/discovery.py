@@ -64,10 +64,21 @@ def select(found: list[DeviceInfo], wanted: tuple[str, ...]) -> list[DeviceInfo]
     return [by_id[w] for w in dict.fromkeys(wanted)]
 
 
-def open_device(info: DeviceInfo, timeout_s: float | None = None):
-    """Open a device; ``timeout_s`` (the run's) bounds every call to it."""
+# the kinds whose opener waits for a vanished device to come back (devices/link.py)
+REAPPEARING_KINDS = ("android", "virtual-android")
+
+
+def open_device(info: DeviceInfo, timeout_s: float | None = None,
+                reboot_wait_s: float | None = None):
+    """Open a device; ``timeout_s`` (the run's) bounds every call to it, ``reboot_wait_s`` the
+    wait for an adb phone that dropped off to come back (--reboot-wait)."""
     try:
         factory = _load(OPENERS[info.kind])
     except KeyError:
         raise UsageError(f"device {info.id}: unknown device kind {info.kind!r}") from None
-    return factory(info) if timeout_s is None else factory(info, timeout_s=timeout_s)
+    bounds: dict[str, float] = {}
+    if timeout_s is not None:
+        bounds["timeout_s"] = timeout_s
+    if reboot_wait_s is not None and info.kind in REAPPEARING_KINDS:
+        bounds["reboot_wait_s"] = reboot_wait_s
+    return factory(info, **bounds)

@@ -3,9 +3,15 @@
 Farms lose phones: a cable, a USB hub, Wi-Fi adb, a phone that rebooted. When a call finds the
 device gone (adb: ``device offline``, ``device 'X' not found``, a closed connection), edgelab asks
 the phone's adb server once to ``reconnect offline`` (adb's own ``adb reconnect offline``; never a
-server restart, which would drop every other phone on that server) and waits a bounded time for
-the phone to be back in state ``device`` and booted (``sys.boot_completed``: a phone that
-rebooted answers adb before Android is up; at most BOOT_WAIT_S). Back: the cell that saw the drop is ``infra_error``
+server restart, which would drop every other phone on that server) and waits for the phone to be
+back in state ``device`` (at most ``--reboot-wait``, default 120 s: a real phone's reboot takes
+30-90 s to reappear on adb) and booted (``sys.boot_completed``: a phone that rebooted answers adb
+before Android is up; at most BOOT_WAIT_S). The reappearance wait is long on purpose: with ``-n``
+each phone has its own worker, so it delays only that phone's cells while the farm goes on, and a
+phone that is truly gone costs it once per run. adb cannot tell a reboot from a pulled cable when
+the phone vanishes (both are a USB disconnect; a network phone's server shows it ``offline`` in
+either case), so every vanished phone gets the same wait; a line on the terminal says whom the
+worker waits for. Back: the cell that saw the drop is ``infra_error``
 (its measurement was cut) and the next cells run. Not back, or gone a second time: the device is
 quarantined for the rest of the run, and every later call fails at once, so its remaining cells
 are ``infra_error`` records that cost no time, while the other devices finish. Like the hang
@@ -14,10 +20,19 @@ breaker (hang.py) the state is per process, which holds all of one device's cell
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from ..errors import InfraError
 
 BOOT_WAIT_S = 120.0  # a phone that rebooted is listed before Android has finished booting
+# a network phone (HOST:PORT) whose server gave up reconnecting is `adb connect`ed again this
+# often while it is awaited: a phone back from a reboot listens again before the server retries
+CONNECT_EVERY_S = 5.0
+# "still waiting" lines while a phone is awaited: a person sees the worker is not stuck
+SAY_EVERY_S = 15.0
+# where "waiting for X to come back" lines go: the progress plugin (run/progress.py) points this
+# at the terminal; library use and unit tests print nothing
+announce: Callable[[str], None] = lambda line: None
 RECONNECT_FIX = ("reconnect the phone (cable, hub, `adb connect HOST:PORT` for network phones) and "
                  "check `adb devices`; then run again")
 
@@ -74,46 +89,59 @@ def wait_for_boot(address: tuple[str, int], serial: str, bound_s: float,
     return False
 
 
-def reconnect_offline(address: tuple[str, int], serial: str, bound_s: float) -> str | None:
-    """``adb reconnect offline`` on the device's server, then wait up to ``bound_s`` for
-    ``serial`` to be listed as ``device`` again. A network phone (serial HOST:PORT) whose
-    server has stopped retrying also gets one ``adb connect`` halfway through the wait.
+def reconnect_offline(address: tuple[str, int], serial: str, wait_s: float,
+                      call_s: float = 10.0) -> str | None:
+    """``adb reconnect offline`` on the device's server, then wait up to ``wait_s`` for
+    ``serial`` to be listed as ``device`` again, each adb call bounded by ``call_s``. A network
+    phone (serial HOST:PORT) whose server has stopped retrying is also ``adb connect``ed, first
+    halfway through a short wait (at most after CONNECT_EVERY_S), then every CONNECT_EVERY_S.
     Returns what brought it back, or None."""
     from .adb_transport import bounded, make_client
 
-    client = make_client(address, socket_timeout=bound_s)
-    deadline = time.monotonic() + bound_s
+    call_s = min(call_s, wait_s) if wait_s > 0 else call_s
+    client = make_client(address, socket_timeout=call_s)
+    started = time.monotonic()
+    deadline = started + wait_s
     try:
-        with bounded(client, bound_s), client.make_connection(timeout=bound_s) as conn:
+        with bounded(client, call_s), client.make_connection(timeout=call_s) as conn:
             conn.send_command("host:reconnect-offline")
             conn.check_okay()
             conn.read_string_block()
     except Exception:
         pass  # an older server without the service: the wait below still sees a comeback
-    connect_at = time.monotonic() + bound_s / 2
+    connect_at = started + min(wait_s / 2, CONNECT_EVERY_S)
+    say_at = started + SAY_EVERY_S
     network = ":" in serial and serial.rpartition(":")[2].isdigit()
     how = "`adb reconnect offline`"
     while time.monotonic() < deadline:
         try:
-            with bounded(client, bound_s):
+            with bounded(client, call_s):
                 states = {entry.serial: entry.state for entry in client.list()}
                 if states.get(serial) == "device":
                     return how
                 if network and time.monotonic() >= connect_at:
-                    network = False  # once
+                    connect_at = time.monotonic() + CONNECT_EVERY_S
                     how = "`adb reconnect offline` then `adb connect`"
-                    client.connect(serial, timeout=max(1.0, deadline - time.monotonic()))
+                    client.connect(serial, timeout=max(1.0, min(call_s,
+                                                                deadline - time.monotonic())))
         except Exception:
             pass
+        if time.monotonic() >= say_at:
+            say_at += SAY_EVERY_S
+            announce(f"still waiting for {serial} to come back on adb "
+                     f"({time.monotonic() - started:.0f} s of at most {wait_s:g} s)")
         time.sleep(0.25)
     return None
 
 
 class LinkGuard:
-    """One device's reconnect-once-then-quarantine state."""
+    """One device's reconnect-once-then-quarantine state. ``bound_s`` bounds each adb call
+    (the short-call bound), ``reappear_s`` the wait for the phone to be listed again."""
 
-    def __init__(self, serial: str, address: tuple[str, int], bound_s: float):
+    def __init__(self, serial: str, address: tuple[str, int], bound_s: float,
+                 reappear_s: float = 120.0):
         self.serial, self.address, self.bound_s = serial, address, bound_s
+        self.reappear_s = reappear_s
         self.reconnected = False
         self.quarantine: str | None = None
 
@@ -133,7 +161,11 @@ class LinkGuard:
             return DeviceQuarantined(f"{said}; {self.quarantine}", serial=self.serial,
                                      command=error.command, fix=RECONNECT_FIX)
         start = time.monotonic()
-        back = reconnect_offline(self.address, self.serial, self.bound_s)
+        announce(f"{self.serial} dropped off adb; waiting for it to come back (at most "
+                 f"{self.reappear_s:g} s, --reboot-wait; the other phones go on)")
+        back = reconnect_offline(self.address, self.serial, self.reappear_s, self.bound_s)
+        if back:
+            announce(f"{self.serial} is back on adb after {time.monotonic() - start:.1f} s")
         if back and not wait_for_boot(self.address, self.serial, BOOT_WAIT_S, self.bound_s):
             self.quarantine = (f"device {self.serial} came back on adb but did not finish "
                                f"booting (sys.boot_completed) within {BOOT_WAIT_S:g} s: "
@@ -147,7 +179,7 @@ class LinkGuard:
                               f"{took:.1f} s: this cell is lost, the next ones run",
                               serial=self.serial, command=error.command, fix=RECONNECT_FIX)
         self.quarantine = (f"device {self.serial} dropped off adb and `adb reconnect offline` did "
-                           f"not bring it back within {self.bound_s:g} s: quarantined for the "
-                           f"rest of the run")
+                           f"not bring it back within {self.reappear_s:g} s (--reboot-wait): "
+                           f"quarantined for the rest of the run")
         return DeviceQuarantined(f"{said}; {self.quarantine}", serial=self.serial,
                                  command=error.command, fix=RECONNECT_FIX)

@@ -4,7 +4,8 @@ Steps: pick the registered tool for the device ABIs (64-bit first; a virtual dev
 registered gets the built-in stand-in) -> push tool, libraries and
 model into /data/local/tmp/edgelab/ (content-hash dedupe) -> run the tool's documented command
 line, killed on the device at the timeout -> classify a failure (wrong ABI and missing library
-are ``Unsupported``, storage/offline/hang are ``InfraError``, the rest ``MeasurementError``) ->
+are ``Unsupported``, storage/offline/a device that stops answering are ``InfraError``, a tool
+killed at the timeout is ``ToolTimeout``, the rest ``MeasurementError``) ->
 parse the output with ``harness.parsers`` -> a ``RawRun`` whose statistics are the tool's own.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..devices.adb_transport import quick_timeout, quote_argv
 from ..devices.android import abis_of
 from ..devices import toolmem
 from .elf import ElfError, page_size_warning, read_elf_file
-from ..errors import InfraError, MeasurementError, Unsupported
+from ..errors import InfraError, MeasurementError, ToolTimeout, Unsupported
 from ..models.fetch import default_cache_dir
 from ..models.inputs import declared_inputs, guessed_dims
 from ..models.manifest import ModelSpec
@@ -31,6 +32,10 @@ from .hostrun import input_guess_extra
 DEVICE_ROOT = "/data/local/tmp/edgelab"
 _TAIL = 1200
 _INFRA_KINDS = {"storage_full", "offline", "unauthorized", "timeout", "permission_denied"}
+# the device's `timeout -k 2 N` (adb_transport.run_killable): 124 when the tool died of its TERM;
+# 128+9 when it ignored TERM and the KILL 2 s later ended it (coreutils; toybox says 124 for both)
+_TIMEOUT_RC = 124
+_KILLED_RC = 137
 
 
 def run_with_tool(device, engine, artifact: Artifact, spec: ModelSpec,
@@ -57,6 +62,9 @@ def run_with_tool(device, engine, artifact: Artifact, spec: ModelSpec,
     if watched is not None and watched.alive_at_s is not None:  # the phone's clock: sampling.py
         extra["tool_alive_uptime_s"] = watched.alive_at_s
     output = result.stdout + ("\n" + result.stderr if result.stderr else "")
+    if _killed_at_timeout(result.rc, time.monotonic() - started, settings.timeout_s):
+        raise ToolTimeout(tool.spec.file, settings.timeout_s,
+                          f"killed on the device (rc {result.rc})")
     if result.rc != 0:
         raise _failure(device, tool, output, result.rc)
     summary = tool_cli.summarize(engine.name, parsers.parse(tool.spec.parser, output), model_path)
@@ -142,6 +150,12 @@ def _command(engine: str, tool_path: str, model_path: str, artifact: Artifact, s
     if engine == "mnn":
         return tool_cli.mnn_argv(tool_path, model_path.rsplit("/", 1)[0], settings)
     raise Unsupported(f"{engine} has no benchmark tool integration for phones yet")
+
+
+def _killed_at_timeout(rc: int, elapsed_s: float, timeout_s: float) -> bool:
+    """Whether the device's `timeout` ended the tool: its 124, or a KILL (137) that came once the
+    limit had passed (a 137 before it is some other killer: the low-memory killer, a person)."""
+    return rc == _TIMEOUT_RC or (rc == _KILLED_RC and elapsed_s >= timeout_s)
 
 
 def _checked(device, argv: list[str], what: str, timeout_s: float) -> None:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import MeasurementError
+from ..errors import MeasurementError, ToolTimeout
 from ..models.manifest import InputSpec
 from .base import RawRun, RunSettings
 
@@ -68,9 +68,11 @@ def _run_child(spec_path: Path, timeout_s: float, model_path: Path) -> subproces
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
-        raise MeasurementError(f"engine run on {model_path.name} did not finish within "
-                               f"{timeout_s:.0f} s and was killed (raise --edgelab-timeout if "
-                               f"the model is that slow)") from None
+        # subprocess.run has SIGKILLed the child: the same finding as a phone tool killed at
+        # the timeout (a hung engine), recorded alike (errors.ToolTimeout)
+        raise ToolTimeout(f"the engine child running {model_path.name}", timeout_s,
+                          "killed by the host (raise --edgelab-timeout if the model is that "
+                          "slow)") from None
 
 
 def _death_message(proc: subprocess.CompletedProcess, model_path: Path) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..results.schema import is_timeout
 from .cells import status_cells
 
 KEY = ["model", "device", "abi", "engine", "variant"]
@@ -50,6 +51,8 @@ def _cell(row: Any) -> dict[str, Any]:
         label = {"ok": "ok", "failed": "outputs failed on host",
                  "unchecked": "output not checked"}[status]
         label += " (verdict of the host's check of the same file)" if mark else ""
+    elif is_timeout(status, row.reason):  # killed at the timeout: not an outputs finding
+        label = "timed out"
     return {"status": status, "symbol": SYMBOL[status], "mark": mark, "label": label,
             "text": f"{row.device} {row.abi} · {row.engine} {row.variant}: {label} — {reason} ({detail})"}
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..results.baselines import label as baseline_label
-from ..results.schema import STATUSES
+from ..results.schema import STATUSES, is_timeout
 from .cells import build_cells, latency_records
 from .charts import chart_section
 from .compare import compare_runs
@@ -163,7 +163,12 @@ def warnings(frame: pd.DataFrame, cells: pd.DataFrame,
     status = np.asarray(frame["status"], dtype=object)
     failed = frame["device"][status == "failed"]
     if len(failed):
-        out.append({"level": "bad", "text": f"{len(failed)} failed records on {_some(failed)}"})
+        reasons = frame["reason"][status == "failed"]
+        timed_out = sum(is_timeout("failed", r) for r in reasons if isinstance(r, str))
+        how = (f" ({timed_out} of them timed out: the tool was killed at --edgelab-timeout)"
+               if timed_out else "")
+        out.append({"level": "bad", "text": f"{len(failed)} failed records{how} on "
+                                            f"{_some(failed)}"})
     infra = frame["device"][status == "infra_error"]
     if len(infra):
         out.append({"level": "warn", "text": f"{len(infra)} infra errors (device or transport, not "

@@ -20,6 +20,14 @@ SCHEMA_VERSION = 1
 STATUSES = ("ok", "unsupported", "failed", "infra_error", "skipped")
 
 
+def is_timeout(status: str | None, reason: str | None) -> bool:
+    """A ``failed`` record whose tool ran out of time and was killed (errors.ToolTimeout), as
+    opposed to one whose outputs failed their check or whose engine crashed."""
+    from ..errors import TIMEOUT_PREFIX
+
+    return status == "failed" and (reason or "").startswith(TIMEOUT_PREFIX)
+
+
 class SchemaError(ValueError):
     """A record that cannot be read: unknown status, missing identity, newer schema."""
 

@@ -70,8 +70,9 @@ class CellRunner:
             # opened once per process, so what a device learns lives here: its probe, its push
             # cache, whether it hung (devices/hang.py). Per process is enough: with xdist all
             # cells of one device run on one worker (xdist_group by serial)
-            self._devices[case.device.id] = open_device(case.device,
-                                                        timeout_s=self.config.timeout_s)
+            self._devices[case.device.id] = open_device(
+                case.device, timeout_s=self.config.timeout_s,
+                reboot_wait_s=getattr(self.config, "reboot_wait_s", None))
         return self._devices[case.device.id]
 
     def _take_lease(self, case: BenchCase) -> None:
@@ -148,12 +149,14 @@ class CellRunner:
         except Unsupported as exc:
             return self._emit(case, suite, test_id, ident, "unsupported", reason_of(exc))
         except InfraError as exc:
-            return self._emit(case, suite, test_id, ident, "infra_error", reason_of(exc))
-        except MeasurementError as exc:
-            return self._emit(case, suite, test_id, ident, "failed", reason_of(exc))
+            return self._emit(case, suite, test_id, ident, "infra_error", reason_of(exc),
+                              settings.threads)
+        except MeasurementError as exc:  # a broken engine, or a tool killed at the timeout
+            return self._emit(case, suite, test_id, ident, "failed", reason_of(exc),
+                              settings.threads)
         except Exception as exc:  # a harness bug must still leave a record and let the run go on
             return self._emit(case, suite, test_id, ident, "failed",
-                              f"harness error: {type(exc).__name__}: {exc}")
+                              f"harness error: {type(exc).__name__}: {exc}", settings.threads)
         if raw.extra.get("input_shape_guessed"):  # about the model as run: the report warns once
             ident["model"]["input_shape_guessed"] = raw.extra["input_shape_guessed"]
         fidelity = self.fidelity.check(spec, settings.save_outputs)
@@ -254,12 +257,17 @@ class CellRunner:
                  "variant": {"id": case.variant}, "engine": {"name": case.engine}}
         return self._emit(case, suite, test_id, ident, "infra_error", reason)
 
-    def _emit(self, case, suite, test_id, ident, status: str, reason: str) -> Measurement:
+    def _emit(self, case, suite, test_id, ident, status: str, reason: str,
+              threads: int | None = None) -> Measurement:
+        """A record without a measurement. ``threads``: what the cell asked the engine for, so
+        that a cell which failed or timed out every time still matches its baseline cell in
+        the gate (it is "broke" there, not "not compared: threads 1 -> ?")."""
+        conditions = {"virtual": case.device.virtual, "governor": case.governor,
+                      "governor_requested": case.governor}
+        if threads is not None:
+            conditions["threads"] = threads
         record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,
-                             status=status, reason=reason,
-                             conditions={"virtual": case.device.virtual,
-                                         "governor": case.governor,
-                                         "governor_requested": case.governor}, **ident)
+                             status=status, reason=reason, conditions=conditions, **ident)
         return self._append(record)
 
 

@@ -109,10 +109,15 @@ class ProgressPlugin:
     """The pytest side: registered by ``harness.plugin`` when a bench session runs."""
 
     def __init__(self, config: pytest.Config):
+        from ..devices import link
+
         self._fd = os.dup(2)  # see the module docstring: fd 2 is captured during tests
         worker = getattr(config, "workerinput", {}).get("workerid")
-        self.watcher = SlowCellWatcher(self._write, describe=current_device_call,
-                                       prefix=f"edgelab[{worker}]" if worker else "edgelab")
+        prefix = f"edgelab[{worker}]" if worker else "edgelab"
+        self.watcher = SlowCellWatcher(self._write, describe=current_device_call, prefix=prefix)
+        # a phone that dropped off is awaited for up to --reboot-wait: say so when the wait
+        # starts, not only at the next "still running" threshold (devices/link.py)
+        link.announce = lambda line: self._write(f"{prefix}: {line}")
 
     def _write(self, line: str) -> None:
         # a newline first: pytest's dots of the current file are still on this line
@@ -127,5 +132,8 @@ class ProgressPlugin:
             self.watcher.stop()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from ..devices import link
+
+        link.announce = lambda line: None  # the fd below closes
         self.watcher.close()
         os.close(self._fd)

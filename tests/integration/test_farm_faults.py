@@ -87,13 +87,17 @@ def test_disconnect_mid_run_reconnects_once_then_quarantines(virtual_phone, adb_
         blip.set_faults(["disconnect"])
         threading.Timer(1.5, blip.set_faults, args=([],)).start()
 
+    # a short reappearance bound: a truly gone phone is quarantined once it has passed (the
+    # default, 120 s, waits out a real phone's reboot), a 1.5 s blip is back well within it
     run, by_serial = run_farm([gone, blip, fine], adb_server, model_cache, tmp_path, {
-        gone.serial: lambda: gone.set_faults(["disconnect"]), blip.serial: short_blip})
+        gone.serial: lambda: gone.set_faults(["disconnect"]), blip.serial: short_blip},
+        extra=["--reboot-wait=4"])
     assert run.returncode in (0, 1), run.stdout[-3000:]
 
     lost = [r for r in by_serial[gone.serial] if r["status"] == "infra_error"]
     assert lost, [r["status"] for r in by_serial[gone.serial]]
-    assert "did not bring it back" in lost[0]["reason"] and "quarantined" in lost[0]["reason"]
+    assert "did not bring it back within 4 s (--reboot-wait)" in lost[0]["reason"] and \
+        "quarantined" in lost[0]["reason"], lost[0]["reason"]
     assert all("quarantined" in r["reason"] for r in lost)
     assert "adb" in lost[0]["reason"].split(";")[0]  # the call that found it gone
     assert all("its remaining cells were not attempted" in r["reason"] for r in lost[1:])
@@ -125,10 +129,18 @@ def test_storage_full_hung_tool_slow_link_and_unusable_phones(virtual_phone, adb
     assert storage and "storage full" in storage[0]["reason"], [r["reason"] for r in storage]
     assert "bytes) does not fit" in storage[0]["reason"] and "MB free" in storage[0]["reason"]
 
-    timed_out = [r for r in by_serial[hung.serial] if r["status"] in ("infra_error", "failed")]
-    assert timed_out, [r["status"] for r in by_serial[hung.serial]]
-    assert any("124" in r["reason"] or "timeout" in r["reason"].lower() for r in timed_out), \
+    # a hung tool on a phone that still answers: killed by the device's `timeout`, recorded as
+    # the tool's failure (failed: timeout), not the device's (infra_error), and the next cell runs
+    hung_rows = by_serial[hung.serial]
+    timed_out = [r for r in hung_rows if r["status"] == "failed"]
+    assert len(timed_out) >= 2, [(r["status"], r.get("reason")) for r in hung_rows]
+    assert all(r["reason"].startswith("timeout: ") and "did not finish within 8 s; killed on "
+               "the device (rc 124)" in r["reason"] for r in timed_out), \
         [r["reason"] for r in timed_out]
+    assert not [r for r in hung_rows if r["status"] == "infra_error"], \
+        [r["reason"] for r in hung_rows if r["status"] == "infra_error"]
+    assert "timed out: the tool was killed at --edgelab-timeout" in \
+        (next(tmp_path.glob("reports/*/report.html"))).read_text()
 
     assert all(r["status"] in ("ok", "unsupported") for r in by_serial[slow.serial]), \
         [r.get("reason") for r in by_serial[slow.serial]]  # a slow link completes
@@ -197,14 +209,21 @@ def test_sigkilled_farm_run_keeps_its_records_and_the_next_run_starts_cleanly(
 
 def test_reboot_mid_run_waits_for_boot_and_goes_on(virtual_phone, adb_server, model_cache,
                                                    models, tmp_path):
+    # off adb for 15 s, longer than the 10 s short-call bound that once capped the wait (a real
+    # phone takes 30-90 s): the default --reboot-wait (120 s) sees it back, then booted
     phone = virtual_phone("pixel8", compute_sleep_ms=20)
     run, by_serial = run_farm([phone], adb_server, model_cache, tmp_path,
-                              {phone.serial: lambda: phone.set_faults(["reboot=2"])})
+                              {phone.serial: lambda: phone.set_faults(["reboot=15"])})
     assert run.returncode in (0, 1), run.stdout[-3000:]
     rows = by_serial[phone.serial]
     cut = [r for r in rows if r["status"] == "infra_error"]
     assert len(cut) == 1 and "brought it back (booted)" in cut[0]["reason"], \
         [r.get("reason") for r in cut]
+    took = float(cut[0]["reason"].split("brought it back (booted) after ")[1].split(" s")[0])
+    assert 15 <= took < 60, cut[0]["reason"]
     after = rows[rows.index(cut[0]) + 1:]
     assert any(r["status"] == "ok" and r["suite"] == "latency" for r in after)
     assert phone.state.props["sys.boot_completed"] == "1"
+    assert f"{phone.serial} dropped off adb; waiting for it to come back (at most 120 s" in \
+        run.stderr, run.stderr[-3000:]
+

@@ -81,7 +81,8 @@ class Run:
     def host_failed(self, engine: str, artifact: Artifact, reason: str, suite: str = "latency"):
         """A host cell that broke (a crash, not drift): no latency, as CellRunner writes it."""
         case, ident = _case(HOST, engine, artifact)
-        return self.runner._emit(case, suite, f"{suite}[{case.id}]", ident, "failed", reason)
+        return self.runner._emit(case, suite, f"{suite}[{case.id}]", ident, "failed", reason,
+                                 threads=1)  # the threads the cell asked for
 
     def _emit(self, info: DeviceInfo, engine: str, artifact: Artifact, raw: RawRun, suite: str,
               fidelity: dict | None):

@@ -2,6 +2,7 @@
 real captured tool outputs (../shared/device-data) through a scripted device."""
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from harness.devices.base import DeviceInfo, ExecResult
 from harness.engines.base import RunSettings
 from harness.engines.device_tools import run_with_tool
 from harness.engines.tool_cli import ncnn_shape, onnxruntime_argv, tflite_argv
-from harness.errors import InfraError, MeasurementError, Unsupported
+from harness.errors import InfraError, MeasurementError, ToolTimeout, Unsupported
+from harness.results.schema import is_timeout
 from harness.models.manifest import InputSpec, ModelSpec
 from harness.engines.tools import ToolCache
 from harness.models.variants import Artifact
@@ -161,7 +163,6 @@ def test_tool_failures_from_real_captures(tmp_path, tools, capture, rc, error, m
 
 @pytest.mark.parametrize("output, rc, error", [
     ("write: No space left on device\n", 1, InfraError),
-    ("", 124, InfraError),  # killed by the device's `timeout`: a hung tool, not a regression
     ("ERROR: Didn't find op for builtin opcode 'CONV_2D'\nBenchmarking failed.\n", 1,
      MeasurementError),
     ("STARTING!\nLoaded model x\n", 0, MeasurementError),  # rc 0 but no timings
@@ -170,6 +171,27 @@ def test_failure_classes(tmp_path, tools, output, rc, error):
     device = ScriptedDevice(["arm64-v8a"], output, rc=rc)
     with pytest.raises(error):
         run_with_tool(device, Engine("tflite"), _artifact(tmp_path), SPEC, SETTINGS, tools)
+
+
+@pytest.mark.parametrize("rc", [124, 137])
+def test_a_tool_killed_by_the_device_timeout_is_failed_timeout_not_infra(tmp_path, tools, rc):
+    # 124: the tool died of timeout's TERM; 137: it ignored TERM and the KILL 2 s later ended it
+    settings = dataclasses.replace(SETTINGS, timeout_s=0.0)  # the limit has passed at once
+    device = ScriptedDevice(["arm64-v8a"], "", rc=rc)
+    with pytest.raises(ToolTimeout) as info:
+        run_with_tool(device, Engine("tflite"), _artifact(tmp_path), SPEC, settings, tools)
+    assert isinstance(info.value, MeasurementError) and not isinstance(info.value, InfraError)
+    assert str(info.value) == (f"timeout: benchmark_model did not finish within 0 s; killed on "
+                               f"the device (rc {rc})")
+    assert is_timeout("failed", str(info.value))
+
+
+def test_a_kill_before_the_limit_is_not_a_timeout(tmp_path, tools):
+    # 137 long before the limit: the low-memory killer or a person, not the device's `timeout`
+    device = ScriptedDevice(["arm64-v8a"], "Killed\n", rc=137)
+    with pytest.raises(MeasurementError) as info:
+        run_with_tool(device, Engine("tflite"), _artifact(tmp_path), SPEC, SETTINGS, tools)
+    assert not isinstance(info.value, ToolTimeout) and "exited with status 137" in str(info.value)
 
 
 def test_argv_builders():

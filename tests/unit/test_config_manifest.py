@@ -225,3 +225,15 @@ def test_repeats_option_is_in_the_edgelab_group():
     option = seen["--repeats"]
     assert option["dest"] == "edgelab_repeats" and option["type"] is parse_positive_int
     assert option["default"] is None and "K independent runs" in option["help"]
+
+
+def test_reboot_wait_option_and_lab_key(tmp_path):
+    """--reboot-wait (issue 20): how long a phone that dropped off may take to be listed again;
+    120 s by default, [tool.edgelab] reboot_wait_s, the option wins; checked like the option."""
+    assert build_config(argparse.Namespace(), tmp_path).reboot_wait_s == 120.0
+    assert _lab(tmp_path, "[tool.edgelab]\nreboot_wait_s = 45\n").reboot_wait_s == 45.0
+    given = build_config(argparse.Namespace(edgelab_reboot_wait=3.0), tmp_path)
+    assert given.reboot_wait_s == 3.0
+    with pytest.raises(UsageError, match=re.escape("reboot_wait_s = -1: must be a number of "
+                                                   "seconds >= 0")):
+        _lab(tmp_path, "[tool.edgelab]\nreboot_wait_s = -1\n")

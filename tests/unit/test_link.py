@@ -23,3 +23,23 @@ def test_vanished(exc):
 ])
 def test_not_vanished(exc):
     assert not is_vanished(exc)
+
+
+def test_a_vanished_phone_is_awaited_for_the_reboot_wait_and_the_wait_is_said(monkeypatch):
+    """The reappearance wait is --reboot-wait, not the short-call bound; each adb call inside it
+    keeps the short bound; the terminal hears whom the worker waits for."""
+    from harness.devices import link
+    from harness.errors import InfraError
+
+    waits, said = [], []
+    monkeypatch.setattr(link, "listed_state", lambda address, serial, bound_s: None)
+    monkeypatch.setattr(link, "reconnect_offline",
+                        lambda address, serial, wait_s, call_s: waits.append((wait_s, call_s)))
+    monkeypatch.setattr(link, "announce", said.append)
+    guard = link.LinkGuard("R5CT01", ("127.0.0.1", 5037), 10.0, reappear_s=90.0)
+    error = guard.on_vanished(InfraError("device R5CT01: adb shell: device offline"))
+    assert waits == [(90.0, 10.0)]
+    assert isinstance(error, link.DeviceQuarantined)
+    assert "did not bring it back within 90 s (--reboot-wait)" in str(error)
+    assert said == ["R5CT01 dropped off adb; waiting for it to come back (at most 90 s, "
+                    "--reboot-wait; the other phones go on)"]

@@ -125,3 +125,21 @@ def test_page_legend_and_marks(tmp_path):
     assert "outputs checked on host (same file)" in html and "outputs failed on host (same file)" in html
     assert 'class="st st-failed carried"' in html and '<sup aria-hidden="true">h</sup>' in html
     assert '<span class="sr"> output not checked</span>' in html
+
+
+def test_a_timed_out_cell_reads_as_a_timeout_not_as_an_outputs_finding(tmp_path):
+    base = Run(tmp_path, "base")
+    now = Run(tmp_path, "now")
+    base.host("onnxruntime", base.artifact("cls", "fp32", "onnxruntime", "m.onnx", content="fp32"),
+              [2.0, 2.1, 1.9, 2.0, 2.05, 2.0], FINE)
+    reason = ("timeout: the engine child running m.onnx did not finish within 60 s; killed by "
+              "the host")
+    now.host_failed("onnxruntime", now.artifact("cls", "fp32", "onnxruntime", "m.onnx",
+                                                content="fp32"), reason)
+    model = build_model(now.dir, base.dir)
+    [row] = rows(model, "regressions")
+    assert (row["verdict"], row["note"]) == ("broke", reason)  # ok before, hangs now
+    [cell] = compat(model).values()
+    assert cell["symbol"] == "✗" and cell["label"] == "timed out" and "drift" not in cell["text"]
+    warning = [w["text"] for w in model["summary"]["warnings"] if "failed records" in w["text"]]
+    assert warning and "1 of them timed out" in warning[0]

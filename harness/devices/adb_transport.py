@@ -258,7 +258,7 @@ class AdbTransport:
             with bounded(self._client, timeout):
                 return fn()
         except (adbutils.AdbTimeout, TimeoutError) as exc:
-            raise self.guard.trip(label, timeout, str(exc)) from exc
+            raise self.guard.trip(label, timeout, str(exc), note=self.link.unreliable()) from exc
         except (adbutils.AdbError, OSError, EOFError) as exc:
             error = wrap_adb_error(exc, self.serial, command)
             if is_vanished(exc):  # one bounded `adb reconnect offline`, then quarantine

@@ -20,7 +20,8 @@ from ..errors import InfraError
 
 HUNG_FIX = ("the device stopped answering adb: unlock it, reconnect the cable or reboot it "
             "(`adb -s {serial} reboot`), then run again; if it is only slow, raise "
-            "--edgelab-timeout")
+            "--edgelab-timeout; a link that loses packets (Wi-Fi adb, a worn cable or hub) "
+            "goes silent the same way, and adb cannot tell the two apart")
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,13 @@ class Hang:
     timeout_s: float
     at: str           # local wall-clock time, to compare with the phone's own logs
     during: str = ""  # "discovery" when discovery saw it, else a cell
+    note: str = ""    # what else this run saw of the device (link.py: it dropped off before)
 
     def describe(self) -> str:
         where = f"{self.command} ({self.during})" if self.during else self.command
+        note = f" ({self.note})" if self.note else ""
         return (f"device {self.serial} stopped answering at {self.at} during {where}: "
-                f"no answer within {self.timeout_s:g} s")
+                f"no answer within {self.timeout_s:g} s{note}")
 
     def fix(self) -> str:
         return HUNG_FIX.format(serial=self.serial)
@@ -69,9 +72,10 @@ class HangGuard:
                              serial=self.serial, command=command, fix=self.hang.fix())
 
     def trip(self, command: str, timeout_s: float, detail: str = "",
-             during: str = "") -> DeviceTimeout:
+             during: str = "", note: str = "") -> DeviceTimeout:
         """Mark the device hung; return the error for the call that found out."""
-        self.hang = Hang(self.serial, command, timeout_s, time.strftime("%H:%M:%S"), during)
+        self.hang = Hang(self.serial, command, timeout_s, time.strftime("%H:%M:%S"), during,
+                         note)
         cells = "its cells" if during else "its remaining cells"
         return DeviceTimeout(f"{self.hang.describe()}; {cells} in this run will not be "
                              f"attempted", serial=self.serial, command=command,

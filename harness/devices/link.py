@@ -143,6 +143,7 @@ class LinkGuard:
         self.serial, self.address, self.bound_s = serial, address, bound_s
         self.reappear_s = reappear_s
         self.reconnected = False
+        self.dropped_at: str | None = None  # wall-clock time of the drop it came back from
         self.quarantine: str | None = None
 
     def check(self, command: str) -> None:
@@ -150,9 +151,19 @@ class LinkGuard:
             raise DeviceQuarantined(f"{self.quarantine}; its remaining cells were not attempted",
                                     serial=self.serial, command=command, fix=RECONNECT_FIX)
 
+    def unreliable(self) -> str:
+        """What a later timeout should say about this device's link ("" if it never dropped):
+        silence from a phone that already dropped off once is as likely its link losing
+        packets as a hung phone, and adb cannot tell the two apart."""
+        if not self.reconnected:
+            return ""
+        return (f"its adb link already dropped at {self.dropped_at} and came back: a link that "
+                f"loses packets (Wi-Fi adb, a worn cable or hub) looks like this too")
+
     def on_vanished(self, error: InfraError) -> InfraError:
         """The error for the call that found the device gone, after the reconnect attempt."""
         said = error.args[0] if error.args else str(error)  # without its own "(fix: ...)"
+        said += ": the adb link to the device dropped"
         if listed_state(self.address, self.serial, self.bound_s) == "device":
             return error  # the server still has it: a failed call, not a vanished device
         if self.reconnected:
@@ -175,6 +186,7 @@ class LinkGuard:
         took = time.monotonic() - start
         if back:
             self.reconnected = True
+            self.dropped_at = time.strftime("%H:%M:%S", time.localtime(time.time() - took))
             return InfraError(f"{said}; {back} brought it back (booted) after "
                               f"{took:.1f} s: this cell is lost, the next ones run",
                               serial=self.serial, command=error.command, fix=RECONNECT_FIX)

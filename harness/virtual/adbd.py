@@ -27,6 +27,8 @@ import struct
 import threading
 import time
 
+from .lossylink import LossyDirection
+
 A_SYNC, A_CNXN, A_OPEN, A_OKAY = 0x434E5953, 0x4E584E43, 0x4E45504F, 0x59414B4F
 A_CLSE, A_WRTE, A_AUTH, A_STLS = 0x45534C43, 0x45545257, 0x48545541, 0x534C5453
 A_VERSION_MIN, A_VERSION_SKIP_CHECKSUM, A_VERSION = 0x01000000, 0x01000001, 0x01000001
@@ -196,19 +198,46 @@ class AdbConnection:
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
         self.closed = threading.Event()
+        # `loss=P` (lossylink.py): what we send and what we receive are lost independently;
+        # the device keeps the counts of all its connections
+        self.outbound = getattr(device, "lossy_out", None) or LossyDirection()
+        self.inbound = getattr(device, "lossy_in", None) or LossyDirection()
 
     def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         message = pack(command, arg0, arg1, data)
         latency = self.device.faults.latency_ms
         if latency:  # `latency=MS`: a slow, jittery link (each message late, order kept)
             time.sleep(latency / 1000.0 * random.uniform(0.5, 1.5))
-        with self._send_lock:
+        with self._send_lock:  # held while a lost message waits: everything behind it waits
+            self._suffer_loss(self.outbound)
             try:
                 self.sock.sendall(message)
             except OSError as exc:
                 self.close()
                 raise ConnectionClosed(str(exc)) from None
         self.device.touch()
+
+    def _suffer_loss(self, direction: LossyDirection) -> None:
+        """``loss=P``: wait out the retransmissions of a lost message; reset the connection
+        when one message was lost too often in a row (lossylink.py)."""
+        if self.closed.is_set():
+            return  # nothing more crosses a closed link: the send itself fails
+        late, give_up = direction.hold(self.device.faults.loss)
+        if late:
+            time.sleep(late)
+        if give_up:
+            self.reset()
+            raise ConnectionClosed("connection reset: the link lost one message "
+                                   "too many times in a row")
+
+    def reset(self) -> None:
+        """End the connection with a TCP RST, as a stack that gave up retransmitting does
+        (SO_LINGER 0, then close: no FIN, the peer reads ECONNRESET)."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close(graceful=False)
 
     def send_quietly(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         try:
@@ -220,14 +249,15 @@ class AdbConnection:
         with self._lock:
             self._streams.pop(local_id, None)
 
-    def close(self) -> None:
+    def close(self, graceful: bool = True) -> None:
         if self.closed.is_set():
             return
         self.closed.set()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if graceful:  # a FIN; reset() wants none, its close sends the RST
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.sock.close()
         with self._lock:
             streams = list(self._streams.values())
@@ -239,6 +269,7 @@ class AdbConnection:
         try:
             while not self.closed.is_set():
                 command, arg0, arg1, data = read_message(self.sock)
+                self._suffer_loss(self.inbound)  # the host's message came through late, or never
                 self.device.touch()
                 self._dispatch(command, arg0, arg1, data)
         except (ConnectionClosed, OSError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..errors import UsageError
 from .adbd import AdbConnection
 from .fs import VirtualFS
+from .lossylink import LossyDirection
 from .physics import Physics
 from .profile import Profile, load_profile
 from .services import open_service
@@ -33,7 +34,10 @@ FAULT_HELP = ("disconnect-after=N (drop the connection at the N+1th stream; the 
               "storage-full (push fails, df shows 0 free), unauthorized (AUTH, never accepted), "
               "offline (TCP accepted, no handshake), disconnect (the cable pulled now: "
               "connections dropped and refused until the fault is cleared), latency=MS (a slow, "
-              "jittery link: every message leaves 0.5-1.5 x MS late), reboot=S (now: connections "
+              "jittery link: every message leaves 0.5-1.5 x MS late), loss=P (a link that drops "
+              "packets: each message is lost with probability P and retransmitted after TCP's "
+              "RTO, 200 ms doubling per loss in a row, everything behind it waiting; a message "
+              "lost 5 times in a row resets the connection), reboot=S (now: connections "
               "dropped, tools killed, back after S seconds with sys.boot_completed 0 for one "
               "more second)")
 
@@ -49,6 +53,7 @@ class Faults:
     offline: bool = False
     disconnect: bool = False
     latency_ms: float = 0.0
+    loss: float = 0.0
     reboot_s: float | None = None
 
     @classmethod
@@ -64,6 +69,8 @@ class Faults:
                 values[name.replace("-", "_")] = int(value)
             elif name == "latency" and value.replace(".", "", 1).isdigit():
                 values["latency_ms"] = float(value)
+            elif name == "loss" and _probability(value) is not None:
+                values["loss"] = _probability(value)
             elif name == "reboot" and value.replace(".", "", 1).isdigit():
                 values["reboot_s"] = float(value)
             elif name == "hang" and value in ("", "all", "tools"):
@@ -73,6 +80,15 @@ class Faults:
             else:
                 raise UsageError(f"unknown fault {item!r}; valid: {FAULT_HELP}")
         return cls(**values)
+
+
+def _probability(text: str) -> float | None:
+    from .lossylink import parse_loss
+
+    try:
+        return parse_loss(text)
+    except ValueError:
+        return None
 
 
 class DeviceState:
@@ -93,6 +109,8 @@ class DeviceState:
         self.last_activity = time.monotonic()
         self.gone = False
         self.stalled = False  # `hang-after=N` reached: OPENs are taken and never answered
+        # `loss=P` (lossylink.py): each direction's losses and resets, over all connections
+        self.lossy_out, self.lossy_in = LossyDirection(), LossyDirection()
         self.power_modes: dict[str, bool] = {}  # `cmd power` modes (powercmd.py) and their log
         self.power_log: list[tuple[str, bool]] = []
         self._opened = 0

@@ -227,3 +227,35 @@ def test_reboot_mid_run_waits_for_boot_and_goes_on(virtual_phone, adb_server, mo
     assert f"{phone.serial} dropped off adb; waiting for it to come back (at most 120 s" in \
         run.stderr, run.stderr[-3000:]
 
+
+def test_a_link_that_drops_packets_completes_or_fails_cleanly(virtual_phone, adb_server,
+                                                              model_cache, models, tmp_path):
+    # loss=0.05: one message in twenty is 200 ms late (TCP's RTO), the run completes; loss=0.5
+    # from mid-run: one message in 32 is lost five times in a row and resets the connection,
+    # so that phone's cells end as infra_error records about the lost link, within the bounds
+    late = virtual_phone("pixel8", compute_sleep_ms=20, faults=["loss=0.05"])
+    flaky = virtual_phone("pixel8", compute_sleep_ms=20)
+    fine = virtual_phone("mate20", compute_sleep_ms=20)
+    started = time.monotonic()
+    run, by_serial = run_farm([late, flaky, fine], adb_server, model_cache, tmp_path,
+                              {flaky.serial: lambda: flaky.set_faults(["loss=0.5"])},
+                              extra=["--reboot-wait=5", "--edgelab-timeout=20"])
+    took = time.monotonic() - started
+    assert run.returncode in (0, 1), run.stdout[-3000:]
+    assert "Traceback" not in run.stdout + run.stderr, (run.stdout + run.stderr)[-3000:]
+    # the fault was really exercised: messages were lost and waited for, without a reset
+    assert late.state.lossy_out.lost + late.state.lossy_in.lost > 0
+    assert late.state.lossy_out.resets + late.state.lossy_in.resets == 0
+    assert flaky.state.lossy_out.resets + flaky.state.lossy_in.resets > 0
+    assert all(r["status"] in ("ok", "unsupported") for r in by_serial[late.serial]), \
+        [r.get("reason") for r in by_serial[late.serial]]
+    assert all(r["status"] in ("ok", "unsupported") for r in by_serial[fine.serial])
+    flaky_rows = by_serial[flaky.serial]
+    cut = [r for r in flaky_rows if r["status"] not in ("ok", "unsupported")]
+    assert cut, [(r["status"], r.get("reason")) for r in flaky_rows]
+    assert all(r["status"] == "infra_error" for r in cut), [(r["status"], r["reason"]) for r in cut]
+    # each names the link: it dropped (then came back, or not), or it went silent (a hung
+    # phone and a link losing everything look alike to adb: the reason says both)
+    assert all("adb link" in r["reason"] or "dropped off adb" in r["reason"] or
+               "a link that loses packets" in r["reason"] for r in cut), [r["reason"] for r in cut]
+    assert took < 240, took

@@ -227,6 +227,7 @@ class VirtualDevice:
         self._serial = serial
         self.state: DeviceState | None = None
         self._listener: socket.socket | None = None
+        self._port: int | None = None  # kept after stop: a phone that dropped off keeps its serial
         self._connections: list[AdbConnection] = []
         self._lock = threading.Lock()
         self.stopped = threading.Event()
@@ -234,9 +235,9 @@ class VirtualDevice:
 
     @property
     def port(self) -> int:
-        if self._listener is None:
+        if self._port is None:
             raise RuntimeError("VirtualDevice not started")
-        return self._listener.getsockname()[1]
+        return self._port
 
     @property
     def serial(self) -> str:
@@ -255,6 +256,7 @@ class VirtualDevice:
         listener.listen(8)
         listener.settimeout(0.25)
         self._listener = listener
+        self._port = listener.getsockname()[1]
         serial = self._serial or f"VIRTUAL-{self.profile.name.upper()}-{self.port}"
         self.state = DeviceState(self.profile, self.faults, serial, self._drop_connections,
                                  self.compute_sleep_ms)

@@ -10,6 +10,7 @@ parse the output with ``harness.parsers`` -> a ``RawRun`` whose statistics are t
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ..models.inputs import declared_inputs, guessed_dims
 from ..models.manifest import ModelSpec
 from .tools import TOOL_SPECS, Tool, ToolCache, choose_tool, describe_abis
 from ..models.variants import Artifact
+from ..results.store import atomic_write_text
 from . import tool_cli
 from .base import RawRun, RunSettings
 from .hostrun import input_guess_extra
@@ -122,7 +124,7 @@ def _deploy_model(device, engine: str, artifact: Artifact, spec: ModelSpec,
     folder = f"{DEVICE_ROOT}/models/{artifact.sha256[:16]}"
     if engine == "onnxruntime":
         derived = default_cache_dir() / "derived" / artifact.sha256[:16]
-        free_dims, renamed = tool_cli.onnx_free_dims(local, spec.input, derived)
+        free_dims, renamed = _onnx_free_dims(local, spec.input, derived)
         extra["free_dims"] = dict(free_dims)
         extra.update(input_guess_extra(guessed_dims(declared_inputs(local, "onnx"), spec.input)))
         if renamed is not None:
@@ -132,6 +134,31 @@ def _deploy_model(device, engine: str, artifact: Artifact, spec: ModelSpec,
     if engine == "ncnn" and local.with_suffix(".bin").is_file():
         device.push(local.with_suffix(".bin"), folder)  # the weights sit beside the .param
     return device.push(local, folder)
+
+
+def _onnx_free_dims(model: Path, spec, derived: Path) -> tuple[list[tuple[str, int]], Path | None]:
+    """``tool_cli.onnx_free_dims``, kept in the model's derived folder (named by its content
+    hash) per input request: computing it imports the onnx package (~1 s CPU), which each xdist
+    worker, one per phone, would otherwise pay again for the same model."""
+    memo = derived / "free-dims.json"
+    key = json.dumps([spec.shape, [list(x) for x in spec.shapes]])
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    hit = known.get(key) if isinstance(known, dict) else None
+    if isinstance(hit, dict) and (hit.get("renamed") is None or (derived / hit["renamed"]).is_file()):
+        return ([(str(n), int(v)) for n, v in hit.get("pairs", [])],
+                derived / hit["renamed"] if hit.get("renamed") else None)
+    pairs, renamed = tool_cli.onnx_free_dims(model, spec, derived)
+    known = known if isinstance(known, dict) else {}
+    known[key] = {"pairs": pairs, "renamed": renamed.name if renamed is not None else None}
+    try:
+        derived.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(memo, json.dumps(known))
+    except OSError:
+        pass  # a read-only cache costs time, not results
+    return pairs, renamed
 
 
 def _command(engine: str, tool_path: str, model_path: str, artifact: Artifact, spec: ModelSpec,

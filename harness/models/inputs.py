@@ -10,9 +10,14 @@ Shapes: an input's shape is the one given for it (``--input-shape NAME=DIMS``, t
 """
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from ..results.store import atomic_write_text
 
 from .manifest import InputSpec, TensorSpec
 
@@ -90,12 +95,47 @@ def guess_warning(guessed: dict[str, list[int]]) -> str:
 
 def declared_inputs(path, fmt: str) -> list[TensorSpec]:
     """The inputs a model file declares, dynamic dims as None / their name / -1; [] when this
-    machine cannot read the format (then nothing can be checked or guessed ahead of the run)."""
+    machine cannot read the format (then nothing can be checked or guessed ahead of the run).
+
+    Kept on disk per file (path, size, mtime): reading them takes the onnx package or the LiteRT
+    interpreter (~1 s of imports), which every xdist worker would otherwise pay for the same few
+    files, while the phone it drives needs neither (benchmarks/farm_scale.py)."""
     readers = {"onnx": _onnx_inputs, "tflite": _tflite_inputs}
+    if fmt not in readers:
+        return []
+    cache = _facts_file(Path(path), fmt)
+    if cache is not None and cache.is_file():
+        try:
+            return [TensorSpec(t["name"], tuple(t["shape"]), t["dtype"])
+                    for t in json.loads(cache.read_text())]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry: read the model again
     try:
-        return readers[fmt](str(path)) if fmt in readers else []
+        found = readers[fmt](str(path))
     except ImportError:
         return []
+    if cache is not None and found:  # [] may be a file the engine reports: not worth keeping
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(cache, json.dumps([{"name": t.name, "shape": list(t.shape),
+                                                  "dtype": t.dtype} for t in found]))
+        except OSError:
+            pass  # a read-only cache costs time, not results
+    return found
+
+
+def _facts_file(path: Path, fmt: str) -> Path | None:
+    """Where this file's declared inputs are kept: keyed by its resolved path, size and mtime, so
+    a rewritten model is read again."""
+    from .fetch import default_cache_dir
+
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = f"1|{fmt}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"  # 1: this layout
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return default_cache_dir() / "derived" / "declared-inputs" / f"{digest}.json"
 
 
 def _onnx_inputs(path: str) -> list[TensorSpec]:

@@ -25,6 +25,11 @@ from typing import Any
 
 COLUMNAR_DIR = "columnar"
 PART_RECORDS = 2000    # a part per this many records: a killed process loses at most these
+# A process that ends with fewer records than this writes no last part: readers decode that few
+# lines from the journal in milliseconds, while writing them would cost the writer importing
+# pyarrow and pandas (~0.8 s CPU), which at farm scale (one xdist worker per phone, a few dozen
+# cells each) was a quarter of each worker's CPU (benchmarks/farm_scale.py).
+SMALL_TAIL = 500
 FORMAT = "1"           # the parts' layout; a reader skips parts of another layout
 IDENTITY = ("device", "model", "variant", "engine")
 
@@ -47,12 +52,13 @@ class ColumnarJournal:
         if len(self._lines) >= PART_RECORDS:
             self.flush()
 
-    def flush(self) -> None:
-        """Write the kept records as one part. Never raises: the journal already holds them, and
-        a missing part only means those lines are decoded from it again."""
+    def flush(self, final: bool = False) -> None:
+        """Write the kept records as one part (``final``: the process's last one, skipped when
+        fewer than SMALL_TAIL). Never raises: the journal already holds them, and a missing part
+        only means those lines are decoded from it again."""
         lines, offsets = self._lines, self._offsets
         self._lines, self._offsets = [], []
-        if not lines or self.disabled:
+        if not lines or self.disabled or (final and len(lines) < SMALL_TAIL):
             return
         try:
             table = to_arrow(lines, offsets)

@@ -67,8 +67,9 @@ class RunStore:
                 _after_append.pop(0)()
 
     def close(self) -> None:
-        """This process writes no more records: its columnar part goes to disk."""
-        self.columnar.flush()
+        """This process writes no more records: its last columnar part goes to disk (unless it
+        is small enough to decode from the journal, columnar.SMALL_TAIL)."""
+        self.columnar.flush(final=True)
 
     def write_run_info(self, info: dict[str, Any]) -> None:
         atomic_write_text(self.run_dir / RUN_FILE, json.dumps(info, indent=2, default=str) + "\n")

@@ -57,6 +57,12 @@ def _jsonl_only(run_dir: Path):
     return decode(data, "results.jsonl")  # no run_dir: the parts are not looked at
 
 
+@pytest.fixture(autouse=True)
+def _every_tail_written(monkeypatch):
+    """These tests check the parts themselves, so even a small last part is written."""
+    monkeypatch.setattr(columnar, "SMALL_TAIL", 0)
+
+
 def _same(run_dir: Path, expect_parts: bool = True) -> None:
     assert expect_parts == any((run_dir / columnar.COLUMNAR_DIR).glob("part-*.parquet"))
     _, fast = read_run(run_dir)
@@ -148,3 +154,17 @@ def test_without_pyarrow_the_writer_says_why_and_keeps_going(tmp_path, monkeypat
     assert not (tmp_path / "columnar").exists()
     monkeypatch.undo()
     _same(tmp_path, expect_parts=False)
+
+
+def test_a_small_last_part_is_not_written_and_reads_the_same(tmp_path, monkeypatch):
+    """A farm worker with a few dozen records skips pyarrow at its end (columnar.SMALL_TAIL), and
+    a long-running writer's small tail is read from the journal; both read as the journal reads."""
+    monkeypatch.setattr(columnar, "SMALL_TAIL", 100)
+    small = tmp_path / "small"
+    _write(small, _synthetic(60)).close()
+    _same(small, expect_parts=False)
+    monkeypatch.setattr(columnar, "PART_RECORDS", 100)
+    big = tmp_path / "big"
+    _write(big, _synthetic(150)).close()  # one part of 100 at 100 records, the tail of 50 skipped
+    assert len(list((big / columnar.COLUMNAR_DIR).glob("part-*.parquet"))) == 1
+    _same(big)

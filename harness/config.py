@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "variants": ["fp32", "fp16", "int8", "int8-dynamic", "int8-weight"],
     "engines": [],  # empty: every registered engine
     "governors": ["default"],  # default: leave each device's governors as found
+    "ios_compute_units": ["all"],  # Core ML MLComputeUnits on iPhones (an axis of iOS cells)
     "warmup": 10,
     "iterations": 50,
     # independent process-level repeats of each latency cell (one record each); repeats_phone,
@@ -119,6 +120,20 @@ def parse_governors(text: str) -> tuple[str, ...]:
             f"{', '.join(repr(b) for b in bad)} is not a governor name (letters, digits, _ . -; "
             f"e.g. default,performance,powersave,schedutil,fixed-performance)")
     return names
+
+
+IOS_COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "all", "cpuAndNeuralEngine")  # MLComputeUnits
+
+
+def parse_ios_compute_units(text: str) -> tuple[str, ...]:
+    """``cpuOnly,all``: the Core ML compute-units axis of iPhone cells (MLComputeUnits names)."""
+    names = parse_csv(text)
+    bad = [n for n in names if n not in IOS_COMPUTE_UNITS]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(repr(b) for b in bad)} is not a Core ML compute-units name; use "
+            f"{', '.join(IOS_COMPUTE_UNITS)}")
+    return tuple(dict.fromkeys(names))
 
 
 COOLDOWN_FORMAT = "auto, off, or MAX_C[,status=N][,timeout=SECONDS] (e.g. 36,timeout=300)"
@@ -309,6 +324,8 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "devices": (parse_csv, f"a non-empty list of device ids, or all {_LISTS}"),
     "governors": (parse_governors, f"a non-empty list of governor names, default or "
                                    f"fixed-performance {_LISTS}"),
+    "ios_compute_units": (parse_ios_compute_units,
+                          f"a non-empty list of {', '.join(IOS_COMPUTE_UNITS)} {_LISTS}"),
     "warmup": (parse_non_negative_int, "an integer >= 0"),
     "iterations": (parse_positive_int, "an integer >= 1"),
     "repeats": (parse_positive_int, "an integer >= 1 (independent runs of each cell)"),
@@ -334,7 +351,7 @@ LAB_KEYS: dict[str, tuple[Any, str]] = {
     "noise_tail_ratio": (parse_non_negative_float, "a number >= 0 (p90 / median)"),
     "noise_cv": (parse_non_negative_float, "a number >= 0 (std / mean)"),
 }
-_LIST_KEYS = {"models", "variants", "engines", "devices", "governors"}
+_LIST_KEYS = {"models", "variants", "engines", "devices", "governors", "ios_compute_units"}
 _TEXT_KEYS = {"report_dir", "manifest", "history"}
 
 
@@ -429,6 +446,7 @@ class RunConfig:
     models: tuple[str, ...] = tuple(DEFAULTS["models"])
     variants: tuple[str, ...] = tuple(DEFAULTS["variants"])
     governors: tuple[str, ...] = tuple(DEFAULTS["governors"])
+    ios_compute_units: tuple[str, ...] = tuple(DEFAULTS["ios_compute_units"])
     warmup: int = DEFAULTS["warmup"]
     iterations: int = DEFAULTS["iterations"]
     repeats: int = DEFAULTS["repeats"]
@@ -522,6 +540,7 @@ def build_config(option, rootdir: Path) -> RunConfig:
         models=tuple(pick("edgelab_model", "models")),
         variants=tuple(pick("edgelab_variant", "variants")),
         governors=tuple(pick("edgelab_governor", "governors")),
+        ios_compute_units=tuple(pick("edgelab_ios_compute_units", "ios_compute_units")),
         warmup=pick("edgelab_warmup", "warmup"),
         iterations=pick("edgelab_iterations", "iterations"),
         iterations_given=getattr(option, "edgelab_iterations", None) is not None,

@@ -40,6 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "scaling_available_governors; needs root on phones, writable cpufreq on the host) "
              "or fixed-performance (Android 11+, no root); test ids gain the name, every "
              "change is journaled and restored (python -m harness devices --restore)")
+    add("--ios-compute-units", dest="edgelab_ios_compute_units",
+        type=cfg.parse_ios_compute_units, default=None, metavar="NAMES",
+        help="Core ML compute units on iPhones, comma-separated, an axis of iPhone Core ML "
+             "cells only: cpuOnly, cpuAndGPU, all (default), cpuAndNeuralEngine (iOS 16+); "
+             "with more than one, those cells' test ids gain the name")
     add("--cooldown", dest="edgelab_cooldown", type=cfg.parse_cooldown, default=None,
         metavar="SPEC",
         help="before each latency cell wait until the device is cool (polled once a second, at "

@@ -29,7 +29,9 @@ def add_arguments(parser) -> None:
                         help="TCP port on 127.0.0.1; 0 picks a free one and prints it (default)")
     parser.add_argument("--serial", help="the phone's ro.serialno (adb itself lists 127.0.0.1:PORT)")
     parser.add_argument("--fault", action="append", default=[], metavar="FAULT",
-                        help=f"inject a fault, repeatable: {FAULT_HELP}")
+                        help=f"inject a fault, repeatable: {FAULT_HELP}; with --usbmux (a "
+                             f"virtual iPhone) one of runner-hang, runner-crash, runner-hot: what "
+                             f"its EdgelabRunner does when launched")
     parser.add_argument("--page-size", type=int, choices=(4096, 16384),
                         help="override the profile's page size (getconf PAGESIZE)")
     parser.add_argument("--idle-timeout", type=float, default=0, metavar="SECONDS",
@@ -39,7 +41,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--compute-sleep-ms", type=float, default=None, metavar="MS",
                         help="BENCHMARK ONLY: tools compute nothing and sleep MS per iteration "
                              "(labelled: getprop ro.edgelab.simulated has compute_sleep), so "
-                             "farm-scaling runs measure edgelab's orchestration, not host CPU")
+                             "farm-scaling runs measure edgelab's orchestration, not host CPU; "
+                             "with --usbmux the virtual EdgelabRunner's sleep per iteration "
+                             "(default: the profile's [runner] iteration_ms)")
     parser.add_argument("--usbmux", metavar="HOST:PORT", default=None,
                         help="serve a virtual iPhone instead: a usbmuxd stand-in (plist protocol) "
                              "on this loopback address, for an iPhone profile from "

@@ -8,7 +8,9 @@ from __future__ import annotations
 import signal
 import sys
 
-ANDROID_ONLY = ("fault", "page_size", "compute_sleep_ms", "serial")
+ANDROID_ONLY = ("page_size", "serial")
+# --fault for a virtual iPhone: what its EdgelabRunner does when launched (virtual/ios/runner.py)
+IOS_FAULTS = ("runner-hang", "runner-crash", "runner-hot")
 
 
 def serve(args) -> int:
@@ -24,8 +26,15 @@ def serve(args) -> int:
 
         raise UsageError(f"--usbmux needs an iPhone profile, not {args.profile!r}; use one of "
                          f"{', '.join(available_ios_profiles())} (device_profiles/ios/)")
+    faults = list(getattr(args, "fault", None) or [])
+    wrong = [f for f in faults if f not in IOS_FAULTS]
+    if wrong or len(faults) > 1:
+        raise UsageError(f"--fault {(wrong or faults)[0]!r} with --usbmux: give at most one of "
+                         f"{', '.join(IOS_FAULTS)}")
     phone = VirtualIPhone(args.profile, args.usbmux, max_lifetime_s=args.max_lifetime or None,
-                          idle_timeout_s=args.idle_timeout or None).start()
+                          idle_timeout_s=args.idle_timeout or None,
+                          runner_play=faults[0].removeprefix("runner-") if faults else None,
+                          iteration_ms=getattr(args, "compute_sleep_ms", None)).start()
     print(f"listening on {phone.address}", flush=True)
     profile = phone.profile
     print(f"virtual {profile.values.get('ProductType')} ({profile.name}, iOS "

@@ -9,11 +9,11 @@ running, developer disk image not mounted) is listed in that state with the fix
 is "not answering", never a hang. Phones that answer ``EdgelabVirtual`` are the harness's own
 stand-in (harness/virtual/ios/) and are labelled virtual.
 
-Measuring runs Core ML through the EdgelabRunner app (ios/EdgelabRunner/, docs/ios.md). Files
-go into its Documents through house_arrest/AFC (ios_files.py); launching it and collecting its
-results are not built yet, so a ready iPhone's Core ML cells are ``unsupported`` saying so (or,
-without the app installed, with the steps to build and install it), and other engines are
-``unsupported`` on iOS.
+Measuring runs Core ML through the EdgelabRunner app (ios/EdgelabRunner/, docs/ios.md): the
+model and job go into its Documents through house_arrest/AFC (ios_files.py), the app is launched
+through the developer services' process control and its results collected (ios_process.py,
+ios_run.py); without the app installed the cells are ``unsupported`` with the steps to build and
+install it, and other engines are ``unsupported`` on iOS.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import InfraError, Unsupported
+from ..errors import InfraError, MeasurementError, Unsupported
 from . import ios_states
 from .base import DeviceInfo, ExecResult, no_preparation
 from .ios_chips import chip_of
@@ -33,6 +33,16 @@ LIST_TIMEOUT_S = 5.0     # usbmuxd's device list
 DEFAULT_USBMUXD = "/var/run/usbmuxd"
 VIRTUAL_KEY = "EdgelabVirtual"
 INSTALL_HINT = "pip install 'edgelab[ios]'"
+RESULTS = "/edgelab/results.json"   # where the runner writes (job "results", Runner.swift)
+# pymobiledevice3's exceptions from the developer services, and what a person does about them
+SERVICE_FIXES = {
+    # lockdownd refuses to start the developer services without the disk image (iOS < 17)
+    "InvalidServiceError": "mount the developer disk image: `pymobiledevice3 mounter auto-mount`",
+    "StartServiceError": "mount the developer disk image: `pymobiledevice3 mounter auto-mount`",
+    "DTXNsError": "replug the iPhone and unlock it; if it stays, reboot it",
+    "ConnectionTerminatedError": ios_states.fix_for(ios_states.NOT_ANSWERING),
+    "TunneldConnectionError": "sudo python3 -m pymobiledevice3 remote tunneld, keep it running",
+}
 
 
 def usbmux_address() -> str | None:
@@ -212,24 +222,26 @@ class IOSDevice:
     def exec(self, argv: list[str], timeout: float | None = None) -> ExecResult:
         raise Unsupported("iPhones have no shell for edgelab: jobs run in the EdgelabRunner app")
 
-    def _files(self, coro):
-        """Run one house_arrest/AFC exchange (devices/ios_files.py), bounded by the run's
-        timeout; a phone that stops answering is an InfraError, not a hang."""
-        limit = self.timeout_s or PROBE_TIMEOUT_S * 6
+    def _files(self, coro, limit: float | None = None):
+        """Run one exchange with the phone (house_arrest/AFC in devices/ios_files.py, a runner
+        launch in ios_process.py), bounded by the run's timeout; a phone that stops answering is
+        an InfraError, not a hang."""
+        limit = limit or self.timeout_s or PROBE_TIMEOUT_S * 6
         try:
             return _run(coro, limit)
         except TimeoutError:
             raise InfraError(f"iPhone {self.info.id} did not finish a file transfer within "
                              f"{limit:g} s", serial=self.info.serial,
                              fix=ios_states.fix_for(ios_states.NOT_ANSWERING)) from None
-        except (Unsupported, InfraError):
+        except (Unsupported, InfraError, MeasurementError):
             raise
         except Exception as exc:  # the connection broke, the container refused, ...
-            if type(exc).__name__ == "PasswordRequiredError":  # a service refused: locked
+            name = type(exc).__name__
+            if name == "PasswordRequiredError":  # a service refused: locked
                 raise InfraError(f"iPhone {self.info.id} is locked", serial=self.info.serial,
                                  fix=ios_states.fix_for(ios_states.LOCKED)) from None
-            raise InfraError(f"iPhone {self.info.id}: {type(exc).__name__}: "
-                             f"{exc or exc.__doc__}", serial=self.info.serial) from exc
+            raise InfraError(f"iPhone {self.info.id}: {name}: {exc or exc.__doc__}",
+                             serial=self.info.serial, fix=SERVICE_FIXES.get(name)) from exc
 
     @property
     def _address(self) -> str | None:
@@ -272,8 +284,9 @@ class IOSDevice:
 
         check_deployment(artifact.path, self.info.details.get("product_version"))
         self.ensure_runner()
-        raise Unsupported("the EdgelabRunner app is installed, but launching it from Linux "
-                          "and collecting its results is not built yet (docs/ios.md, 'Status')")
+        from .ios_run import run_coreml
+
+        return run_coreml(self, artifact, settings)
 
     def ensure_runner(self) -> str:
         """The runner app on this phone: already there ("installed"), or installed now from

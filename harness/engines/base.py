@@ -31,6 +31,7 @@ class RunSettings:
     threads: int = 1
     timeout_s: float = 600.0
     save_outputs: str | None = None  # .npz path: outputs of the last timed iteration (fidelity)
+    compute_units: str | None = None  # Core ML on iPhones (--ios-compute-units); None: "all"
 
 
 @dataclass(frozen=True)

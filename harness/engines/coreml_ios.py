@@ -92,6 +92,17 @@ def parse_results(text: str, job: dict[str, Any] | None = None) -> list[RawRun]:
         "compile_ms": data.get("compile_ms"), "device_model": data.get("device_model"),
         "os_version": data.get("os_version"),
     }
+    # the virtual iPhone's stand-in runner (harness/virtual/ios/runner.py) says it is one: no
+    # Core ML ran, so the record must not read like a Core ML measurement
+    virtual = data.get("virtual") if isinstance(data.get("virtual"), dict) else None
+    engine_version = (f"Core ML on iOS {data.get('os_version')} (EdgelabRunner "
+                      f"{data.get('runner_version')})")
+    if virtual:
+        engine_version = (f"virtual stand-in of EdgelabRunner on iOS {data.get('os_version')} "
+                          f"(no Core ML ran)")
+        common["tool"] = {"name": "EdgelabRunner", "virtual": True,
+                          "origin": str(virtual.get("origin") or "virtual stand-in"),
+                          "iteration_ms": virtual.get("iteration_ms")}
     runs = []
     for index, repeat in enumerate(repeats):
         states = [repeat.get("thermal_state_before"), repeat.get("thermal_state_after")]
@@ -101,9 +112,9 @@ def parse_results(text: str, job: dict[str, Any] | None = None) -> list[RawRun]:
             samples_ms=tuple(float(v) for v in repeat["latencies_ms"]),
             load_ms=data.get("load_ms"), first_ms=(repeat.get("warmup_ms") or [None])[0],
             peak_rss_mb=peak, rss_before_load_mb=before,
-            engine_version=f"Core ML on iOS {data.get('os_version')} (EdgelabRunner "
-                           f"{data.get('runner_version')})",
-            backend=f"Core ML {data.get('compute_units')}", threads=0, extra=extra,
+            engine_version=engine_version,
+            backend=(f"virtual stand-in ({data.get('compute_units')} asked)" if virtual
+                     else f"Core ML {data.get('compute_units')}"), threads=0, extra=extra,
             memory={"source": "task_info TASK_VM_INFO phys_footprint in the runner app",
                     "footprint_after_load_mb": _mb(memory.get("footprint_after_load_bytes"))}))
     return runs

@@ -44,6 +44,7 @@ class _Conditions(Struct, frozen=True, gc=False):
     hot_start: B = None  # the cooldown timed out before the cell (run/cooldown.py)
     threads: F = None
     abi: T = None
+    ios_compute_units: T = None
     throttle: _Throttle | None = None
 
 
@@ -204,6 +205,7 @@ def columns(recs: list[_Record]) -> dict[str, Any]:
         "status": _get(recs, "status"), "reason": _get(recs, "reason"),
         "governor": [g or "default" for g in _get(cond, "governor_requested")],
         "noise_reason": _get(cond, "noise_reason"),
+        "compute_units": _get(cond, "ios_compute_units"),
         "cond_abi": _get(cond, "abi"), "cond_virtual": _get(cond, "virtual"),
         "charging": _get(cond, "charging"), "noisy": _get(cond, "noisy"),
         "throttled": _get(cond, "throttled"), "hot_start": _get(cond, "hot_start"),

@@ -29,7 +29,7 @@ IDENTITY = ("device", "model", "variant", "engine")
 LATENCY = ("n", "median_ms", "min_ms", "max_ms", "p90_ms", "p99_ms", "ci95_low_ms",
            "ci95_high_ms", "iqr_ms", "cv", "load_ms", "mean_ms", "std_ms", "summary_only")
 RECORD_TEXT = ("test_id", "suite", "status", "reason", "governor", "noise_reason", "cond_abi",
-               "tool", "power_unavailable", "throttle_changes")
+               "tool", "power_unavailable", "throttle_changes", "compute_units")
 # power figures under the names writers used: avg_power_mw is telemetry/summary.py's
 POWER_MW_KEYS = ("avg_power_mw", "mean_mw", "avg_mw", "power_mw")
 RECORD_FLAGS = ("cond_virtual", "charging", "noisy", "throttled", "hot_start")
@@ -91,6 +91,7 @@ def flatten(rec: dict) -> dict[str, Any]:
         # as found, i.e. at "default", which keeps them comparable as baselines
         "governor": cond.get("governor_requested") or "default",
         "noise_reason": cond.get("noise_reason"),
+        "compute_units": cond.get("ios_compute_units"),  # iPhone Core ML cells (run/cases.py)
         "cond_abi": cond.get("abi"), "cond_threads": _num(cond.get("threads")),
         "cond_virtual": cond.get("virtual"), "charging": cond.get("charging"),
         "noisy": cond.get("noisy"), "throttled": cond.get("throttled"),
@@ -293,6 +294,17 @@ def build_table(lines: list[bytes], source: str = "results.jsonl") -> RecordTabl
     return merge([chunk(b"\n".join(lines[:end]), 1, end, source)])
 
 
+def _name_compute_units(frame: pd.DataFrame) -> None:
+    """An iPhone Core ML cell measured with other compute units than Core ML's default (``all``,
+    --ios-compute-units) is its own engine column, ``coreml/cpuOnly``: cells of one phone, model
+    and variant with different compute units are different measurements, and side by side they
+    compare like engines. Cells at the default keep the plain name (and their baselines)."""
+    units = frame["compute_units"]
+    named = ((units != "") & (units != "all")).to_numpy()
+    if named.any():
+        frame.loc[named, "engine"] = frame.loc[named, "engine"] + "/" + units[named]
+
+
 def _derive(frame: pd.DataFrame) -> None:
     """Columns that combine identity and per-record values (which one wins, and why)."""
     # the ABI a cell ran under: phones with arm64 and armv7 ABIs run one cell per ABI
@@ -302,6 +314,7 @@ def _derive(frame: pd.DataFrame) -> None:
     frame["abi"] = abi
     frame["virtual"] = frame["cond_virtual"] | frame["device_virtual"].astype(bool)
     frame["threads"] = frame["engine_threads"].astype(float).fillna(frame["cond_threads"])
+    _name_compute_units(frame)
     frame["variant_bytes"] = frame["variant_bytes"].astype(float)
     # phone tools print a summary, not samples (engines/device_tools.py): their central figure is
     # the tool's own mean, never called a median; everything else has samples and a median

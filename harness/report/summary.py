@@ -45,7 +45,7 @@ def _row(r: Measurement) -> list[str]:
     ci = (f"{_fmt(lat.get('ci95_low_ms'))}..{_fmt(lat.get('ci95_high_ms'))}"
           if lat.get("ci95_low_ms") is not None else "-")
     return [r.device.get("id", ""), r.model.get("name", ""), r.variant.get("id", ""),
-            r.engine.get("name", ""), r.status, _latency_text(lat), _fmt(lat.get("p90_ms")),
+            engine_label(r), r.status, _latency_text(lat), _fmt(lat.get("p90_ms")),
             ci, _fmt(mem.get("peak_rss_mb"), 1), note[:70]]
 
 
@@ -54,7 +54,15 @@ def _shown(records: list[Measurement]) -> list[Measurement]:
     suite = "latency" if any(r.suite == "latency" for r in records) else None
     chosen = [r for r in records if (suite is None or r.suite == suite) and r.status != "unsupported"]
     return sorted(chosen, key=lambda r: (r.device.get("id", ""), r.model.get("name", ""),
-                                         r.variant.get("id", ""), r.engine.get("name", "")))
+                                         r.variant.get("id", ""), engine_label(r)))
+
+
+def engine_label(r: Measurement) -> str:
+    """The engine as the report names the cell: ``coreml/cpuOnly`` for an iPhone Core ML cell
+    measured with other compute units than the default (report/frame.py does the same)."""
+    units = (r.conditions or {}).get("ios_compute_units")
+    name = r.engine.get("name", "")
+    return f"{name}/{units}" if units and units != "all" else name
 
 
 COLLAPSE_INFRA_AT = 3  # a hung or unplugged phone fails every cell alike: one line says it all

@@ -4,6 +4,11 @@ Test ids name the governor only when the run has a governor axis (``--governor``
 lone ``default``): ``pixel8-ppocr_cls-fp32-tflite-powersave``. A run without one keeps the ids
 it always had (baselines, CI filters and history name cells by them); within one run every id
 has the same shape.
+
+The Core ML compute-units axis (``--ios-compute-units``) is an axis of iPhone Core ML cells only:
+each such cell runs once per value (into the runner's job), and their ids name the value when
+more than one is asked (``<udid>-ppocr_cls-fp32-coreml-cpuOnly``); other cells are not
+multiplied and keep their ids.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Any, Callable
 from ..devices.base import DeviceInfo
 
 DEFAULT_GOVERNOR = "default"
+DEFAULT_COMPUTE_UNITS = "all"  # Core ML's own default (MLComputeUnits.all)
 
 
 @dataclass(frozen=True)
@@ -23,22 +29,36 @@ class BenchCase:
     engine: str
     governor: str = DEFAULT_GOVERNOR
     governor_in_id: bool = False  # the run has a governor axis: the id names the governor
+    compute_units: str | None = None  # iPhone Core ML cells only (--ios-compute-units)
+    compute_units_in_id: bool = False  # more than one value asked: the id names it
 
     @property
     def id(self) -> str:
         base = f"{self.device.id}-{self.model}-{self.variant}-{self.engine}"
-        return f"{base}-{self.governor}" if self.governor_in_id else base
+        if self.governor_in_id:
+            base = f"{base}-{self.governor}"
+        return f"{base}-{self.compute_units}" if self.compute_units_in_id else base
 
 
 def build_cases(devices: list[DeviceInfo], models: tuple[str, ...], variants: tuple[str, ...],
                 engines: tuple[str, ...],
-                governors: tuple[str, ...] = (DEFAULT_GOVERNOR,)) -> list[BenchCase]:
+                governors: tuple[str, ...] = (DEFAULT_GOVERNOR,),
+                ios_compute_units: tuple[str, ...] = (DEFAULT_COMPUTE_UNITS,)) -> list[BenchCase]:
     # device outermost: with --dist loadgroup each device's cells stay on one worker anyway,
     # and in a serial run one device finishes before the next starts. Governor next: a
-    # device's cells of one governor are contiguous, so it is applied once per device and value
+    # device's cells of one governor are contiguous, so it is applied once per device and value.
+    # Compute units multiply only the cells they mean something for (Core ML on an iPhone):
+    # host and Android cells are not repeated per value
     axis = tuple(governors) != (DEFAULT_GOVERNOR,)
-    return [BenchCase(d, m, v, e, g, axis) for d in devices for g in governors
-            for m in models for v in variants for e in engines]
+    units_axis = len(ios_compute_units) > 1
+    return [BenchCase(d, m, v, e, g, axis, units, units_axis and units is not None)
+            for d in devices for g in governors for m in models for v in variants
+            for e in engines for units in _compute_units_for(d, e, ios_compute_units)]
+
+
+def _compute_units_for(device: DeviceInfo, engine: str,
+                       values: tuple[str, ...]) -> tuple[str | None, ...]:
+    return tuple(values) if device.kind == "ios" and engine == "coreml" else (None,)
 
 
 def group_by_device_and_governor(items: list, case_of: Callable[[Any], BenchCase | None]) -> list:

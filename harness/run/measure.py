@@ -130,6 +130,8 @@ class CellRunner:
             ident["device"].update(_profile_ident(profile))
             artifact = self._artifact(spec, case, engine, profile)
             ident["variant"].update(artifact.as_dict())
+            if case.compute_units:  # the iPhone Core ML axis (cases.py): into the runner's job
+                settings = dataclasses.replace(settings, compute_units=case.compute_units)
             if device.info.kind == "host":  # outputs come back only from host runs
                 settings = dataclasses.replace(
                     settings, save_outputs=self.fidelity.outputs_path(test_id))
@@ -209,7 +211,7 @@ class CellRunner:
         conditions = {"threads": raw.threads, "before": before, "after": after,
                       **_governor_conditions(case, held or {}), "temp_c": after.get("temp_c"),
                       "charging": after.get("charging"), "other_cpu_pct": raw.other_cpu_pct,
-                      "virtual": case.device.virtual}
+                      "virtual": case.device.virtual, **_compute_units_condition(case)}
         conditions.update(self._noise(stats, raw))
         conditions.update(cooled or {})  # cooldown.py: the wait before the cell, hot_start
         ident["engine"].update({"version": raw.engine_version or ident["engine"]["version"],
@@ -230,6 +232,7 @@ class CellRunner:
         self.power_window.remember(_cell_key(case), latency.get("mean_ms"))
         drifted = bool(fidelity and fidelity.get("ok") is False)
         telemetry = _telemetry(sampled, raw, held, conditions)  # also fills conditions
+        _reported_thermal_state(conditions, raw)
         record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,
                              status="failed" if drifted else "ok",
                              reason=fidelity["reason"] if drifted else None,
@@ -263,7 +266,7 @@ class CellRunner:
         that a cell which failed or timed out every time still matches its baseline cell in
         the gate (it is "broke" there, not "not compared: threads 1 -> ?")."""
         conditions = {"virtual": case.device.virtual, "governor": case.governor,
-                      "governor_requested": case.governor}
+                      "governor_requested": case.governor, **_compute_units_condition(case)}
         if threads is not None:
             conditions["threads"] = threads
         record = Measurement(run_id=self.config.run_id, test_id=test_id, suite=suite,
@@ -300,6 +303,22 @@ def _spread(stats: LatencyStats, raw: RawRun) -> tuple[int, float | None, float 
     median_ms, p90_ms = tool.get("median_ms"), tool.get("p90_ms")
     tail = p90_ms / median_ms if p90_ms is not None and median_ms else None
     return int(tool.get("n") or 0), tail, cv
+
+
+def _reported_thermal_state(conditions: dict[str, Any], raw: RawRun) -> None:
+    """A device that reports its own thermal state around the run (the iPhone runner's
+    ProcessInfo.thermalState, engines/coreml_ios.py): ``throttled`` = it rose, unless a sampler
+    already judged; the states go along as ``thermal_state`` [before, after]."""
+    states = raw.extra.get("thermal_state")
+    if states and conditions.get("throttled") is None:
+        conditions["throttled"] = raw.extra.get("throttled")
+        conditions["thermal_state"] = list(states)
+
+
+def _compute_units_condition(case: BenchCase) -> dict[str, Any]:
+    """``ios_compute_units`` in the conditions of an iPhone Core ML cell (the axis value asked),
+    nothing for cells without the axis."""
+    return {"ios_compute_units": case.compute_units} if case.compute_units else {}
 
 
 def _governor_conditions(case: BenchCase, held: dict[str, Any]) -> dict[str, Any]:

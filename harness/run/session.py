@@ -109,7 +109,7 @@ class BenchSession:
     # -- use ----------------------------------------------------------------------------
     def cases(self) -> list[BenchCase]:
         return build_cases(self.devices, tuple(self.models), self.config.variants, self.engines,
-                           self.config.governors)
+                           self.config.governors, self.config.ios_compute_units)
 
     def plan(self, test_ids: list[str]) -> None:
         """Record the cells this run means to measure, once collected: a report of a run that

@@ -243,7 +243,7 @@ def test_push_and_pull_through_house_arrest_into_the_runners_documents(monkeypat
         assert pulled.read_text() == '{"schema": 1, "status": "ok"}'
 
 
-def test_core_ml_cells_name_the_missing_runner_app_or_the_missing_launch(monkeypatch, tmp_path):
+def test_core_ml_cells_name_the_missing_runner_app(monkeypatch, tmp_path):
     import types
 
     from harness.errors import Unsupported
@@ -258,10 +258,58 @@ def test_core_ml_cells_name_the_missing_runner_app_or_the_missing_launch(monkeyp
         with pytest.raises(Unsupported, match=r"EdgelabRunner app \(org.edgelab.EdgelabRunner\) "
                                               r"is not installed on this iPhone: build and sign"):
             device.run_engine(coreml, artifact, None, None)
-    with VirtualIPhone("iphonexr_ready", "127.0.0.1:0", max_lifetime_s=120) as phone:
+
+
+def _mlpackage(tmp_path: Path):
+    """A Core ML package as edgelab's variants are laid out (the virtual runner reads no
+    weights: it sleeps per iteration and says so in its results)."""
+    import hashlib
+    import types
+
+    package = tmp_path / "m.mlpackage"
+    (package / "Data" / "com.apple.CoreML").mkdir(parents=True)
+    (package / "Manifest.json").write_text('{"fileFormatVersion": "1.0.0"}')
+    (package / "Data" / "com.apple.CoreML" / "model.mlmodel").write_bytes(b"\0" * 4096)
+    return types.SimpleNamespace(path=package, sha256=hashlib.sha256(b"m").hexdigest(),
+                                 format="coreml", model="m", variant="fp32")
+
+
+@pytest.mark.parametrize("play, outcome", [
+    ("ok", None),
+    ("hang", r"^timeout: EdgelabRunner did not finish within 3 s; no results.json in its "
+             r"Documents; killed \(pid \d+\) through process control"),
+    ("crash", r"EdgelabRunner \(pid \d+\) ended (on signal \d+ )?without writing results.json"),
+])
+def test_a_core_ml_cell_is_launched_and_collected_through_process_control(
+        play, outcome, monkeypatch, tmp_path):
+    """Deploy (AFC), launch (the real pymobiledevice3 ProcessControl over DTX), poll, collect,
+    parse: the virtual runner's result is labelled virtual; a hanging runner is killed at the
+    timeout (failed: timeout); a crashing one is a failed cell naming how it ended."""
+    import types
+
+    from harness.engines.base import RunSettings
+    from harness.errors import MeasurementError, ToolTimeout
+    from harness.virtual.ios import VirtualIPhone
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    coreml = types.SimpleNamespace(name="coreml")
+    artifact = _mlpackage(tmp_path)
+    settings = RunSettings(warmup=2, iterations=5, timeout_s=3, compute_units="cpuOnly")
+    with VirtualIPhone("iphone14promax_ios16_ready", "127.0.0.1:0", max_lifetime_s=120,
+                       runner_play=play) as phone:
         device = _opened(phone, monkeypatch)
-        with pytest.raises(Unsupported, match="installed, but launching it from Linux"):
-            device.run_engine(coreml, artifact, None, None)
+        if outcome is None:
+            raw = device.run_engine(coreml, artifact, None, settings)
+            assert len(raw.samples_ms) == 5 and all(v > 0 for v in raw.samples_ms)
+            assert raw.engine_version.startswith("virtual stand-in of EdgelabRunner on iOS 16.6")
+            assert raw.extra["tool"]["virtual"] is True
+            assert raw.extra["job"]["compute_units"] == "cpuOnly"
+            assert raw.extra["launch"]["pid"] > 0 and raw.extra["launch"]["polls"] >= 1
+            return
+        expected = ToolTimeout if play == "hang" else MeasurementError
+        with pytest.raises(expected, match=outcome):
+            device.run_engine(coreml, artifact, None, settings)
+        assert not phone.processes.running  # killed, or ended by itself
 
 
 def _ipa(path: Path, bundle: str = "org.edgelab.EdgelabRunner", minimum: str = "16.0") -> Path:
@@ -308,9 +356,7 @@ def test_a_registered_runner_is_installed_through_installation_proxy(monkeypatch
             device.run_engine(coreml, artifact, None, None)
         subprocess.run(cli + ["add", str(_ipa(tmp_path / "EdgelabRunner.ipa", minimum="13.0"))],
                        env=env, check=True, capture_output=True, timeout=60, cwd=REPO)
-        with pytest.raises(Unsupported, match="installed, but launching it from Linux"):
-            device.run_engine(coreml, artifact, None, None)
-        assert device.ensure_runner() == "installed now"
+        assert device.ensure_runner() == "installed now"  # what a Core ML cell calls first
         assert RUNNER_BUNDLE_ID in phone.containers.by_bundle  # its container now exists
         assert phone.lockdownd.requests.count("StartService") >= 4  # house_arrest, afc, proxy
 
@@ -329,3 +375,39 @@ def test_battery_telemetry_through_diagnostics_relay(monkeypatch, tmp_path):
     with VirtualIPhone("iphone14promax", "127.0.0.1:0", max_lifetime_s=120) as phone:
         untrusted = _opened(phone, monkeypatch).sample()
     assert list(untrusted) == ["telemetry_error"]  # not paired: no reading, and no failure
+
+
+def test_suites_measure_a_ready_iphones_core_ml_cells_per_compute_units(
+        standin, model_cache, models, tmp_path):
+    """`pytest suites/` on the ready virtual iPhone (iOS 16.6): each Core ML cell runs once per
+    --ios-compute-units value (ids name it), through the real client, recorded ok and virtual."""
+    import shutil
+
+    pytest.importorskip("coremltools", reason="the convert extra builds Core ML variants")
+    cache = tmp_path / "cache"  # own cache: the Core ML build stays in this test
+    shutil.copytree(model_cache / "models", cache / "models")
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[ppocr_cls]\nvariants = ["fp32"]\nformats = ["coreml"]\n')
+    build = subprocess.run([sys.executable, "-m", "harness", "models", "build", "--model",
+                            "ppocr_cls", "--cache", str(cache), "--plan", str(plan)],
+                           capture_output=True, text=True, cwd=REPO, timeout=600,
+                           env={**os.environ, "EDGELAB_CACHE": str(cache)})
+    assert build.returncode == 0 and "1 built" in build.stdout + build.stderr, \
+        build.stdout[-2000:] + build.stderr[-2000:]
+    address = standin("iphone14promax_ios16_ready")
+    env = {**_env(address, tmp_path), "EDGELAB_CACHE": str(cache)}
+    report_dir = tmp_path / "reports"
+    run = subprocess.run([sys.executable, "-m", "pytest", "suites/test_latency.py",
+                          f"--device={XS_UDID}", "--model=ppocr_cls", "--variant=fp32",
+                          "--engine=coreml", "--ios-compute-units=cpuOnly,all",
+                          "--report-dir", str(report_dir), "-p", "no:cacheprovider", "-q"],
+                         env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
+    results = next(report_dir.glob("*/results.jsonl"), None)
+    records = ([json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+               if results else [])
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert sorted(r["test_id"].rstrip("]").rsplit("-", 1)[-1] for r in records) == ["all", "cpuOnly"]
+    for record in records:
+        assert record["status"] == "ok" and record["conditions"]["virtual"], record
+        assert record["conditions"]["ios_compute_units"] in ("cpuOnly", "all")
+        assert record["engine"]["version"].startswith("virtual stand-in of EdgelabRunner")

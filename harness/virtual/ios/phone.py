@@ -20,8 +20,9 @@ from typing import Any
 from ...errors import UsageError
 from .afc import HOUSE_ARREST, Afc, Containers, HouseArrest
 from .install import AFC, INSTALLATION_PROXY, InstallationProxy
+from .instruments import DVT_SERVICE, DVT_SERVICE_OLD, Instruments, Processes
 from .lockdownd import Lockdownd
-from .profile import IOSProfile, load_ios_profile
+from .profile import RUNNER_PLAYS, IOSProfile, load_ios_profile
 from .services import DIAGNOSTICS, MOUNTER, Diagnostics, ImageMounter
 from .trust import Trust, make_device_key
 from .usbmuxd import Usbmuxd
@@ -57,8 +58,12 @@ def parse_loopback(address: str) -> tuple[str, int]:
 
 class VirtualIPhone:
     def __init__(self, profile: str | IOSProfile, address: str = "127.0.0.1:0",
-                 max_lifetime_s: float | None = None, idle_timeout_s: float | None = None):
+                 max_lifetime_s: float | None = None, idle_timeout_s: float | None = None,
+                 runner_play: str | None = None, iteration_ms: float | None = None):
         self.profile = profile if isinstance(profile, IOSProfile) else load_ios_profile(profile)
+        if runner_play is not None and runner_play not in RUNNER_PLAYS:
+            raise UsageError(f"virtual EdgelabRunner fault {runner_play!r}: use one of "
+                             f"{', '.join(RUNNER_PLAYS)}")
         self.host, self._port = parse_loopback(address)
         values: dict[str, Any] = dict(self.profile.values)
         key = make_device_key()
@@ -78,6 +83,14 @@ class VirtualIPhone:
                     HOUSE_ARREST: HouseArrest(self.containers),
                     AFC: MediaAfc(self.containers.media), INSTALLATION_PROXY: installer,
                     DIAGNOSTICS: Diagnostics(self.profile.battery)}
+        # the developer services (process control, instruments.py) and the app they launch
+        # (runner.py); like a phone, lockdownd starts them only with the disk image mounted
+        self.processes = Processes(self.containers, values, runner_play or self.profile.runner_play,
+                                   self.profile.iteration_ms if iteration_ms is None
+                                   else iteration_ms)
+        if self.profile.ddi_mounted and self.profile.developer_mode:
+            services[DVT_SERVICE] = Instruments(self.processes)
+            services[DVT_SERVICE_OLD] = Instruments(self.processes, handshake_only_tls=True)
         self.lockdownd = Lockdownd(values, self.profile.pairing, trust, domains, services)
         self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd, buid=buid)
         self.max_lifetime_s = max_lifetime_s
@@ -136,6 +149,8 @@ class VirtualIPhone:
 
     def stop(self) -> None:
         self._stopped.set()
+        for pid in list(self.processes.running):  # a hanging virtual runner ends with its phone
+            self.processes.kill(pid)
         self.containers.cleanup()
         if self._listener is not None:
             try:

@@ -26,6 +26,8 @@ CAPTURE_KINDS = ("ideviceinfo", "rsd_handshake")
 # (devices/ios_states.py); trusted has the pair record of an earlier pairing (trust.py), and
 # [state] developer_mode / ddi_mounted say what a session then finds
 PAIRING_STATES = ("untrusted", "locked", "denied", "trusted")
+# what the virtual EdgelabRunner does when launched: runs the job, or plays a fault (runner.py)
+from .runner import PLAYS as RUNNER_PLAYS  # noqa: E402 (kept beside the other states)
 # the IORegistry battery entry when a profile has no [battery] table: CONFIGURATION (no capture of
 # an iPhone's IORegistry is in device-data); units as iOS gives them (1/100 degC, mV, mA, %)
 DEFAULT_BATTERY = {"Temperature": 3050, "Voltage": 4012, "InstantAmperage": -412,
@@ -52,6 +54,8 @@ class IOSProfile:
     ddi_mounted: bool = True        # in a session: mobile_image_mounter LookupImage
     runner_installed: bool = False  # EdgelabRunner installed: house_arrest vends its container
     battery: dict[str, Any] = field(default_factory=dict)  # IORegistry battery entry (configured)
+    runner_play: str = "ok"         # [runner] play: what the virtual EdgelabRunner does (runner.py)
+    iteration_ms: float = 2.0       # [runner] iteration_ms: its stand-in "iteration" (a sleep)
     configured: tuple[str, ...] = ()  # keys that came from [lockdown], not from a capture
 
 
@@ -99,6 +103,12 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
     configured = tuple(k for k in data.get("lockdown", {}) if k not in values)
     for key, value in data.get("lockdown", {}).items():
         values.setdefault(key, value)  # a capture wins over configuration
+    # [override]: CONFIGURATION that replaces a captured value on purpose, to play a phone no
+    # capture shows (the captured iPhone 14 Pro Max on the iOS 16 it shipped with); listed in
+    # ``configured`` like [lockdown] keys
+    override = data.get("override", {})
+    values.update(override)
+    configured += tuple(k for k in override if k not in configured)
     values = {k: values[k] for k in UNTRUSTED_KEYS if k in values}
     if "UniqueDeviceID" not in values:
         raise UsageError(f"{where}: no UniqueDeviceID in the capture; set one in [lockdown]")
@@ -113,11 +123,19 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
     if wrong:
         raise UsageError(f"{where} [state] {wrong[0]} = {flags[wrong[0]]!r}: use true or false")
     battery = {**DEFAULT_BATTERY, **data.get("battery", {})}
+    runner = data.get("runner", {})
+    play = str(runner.get("play", "ok"))
+    if play not in RUNNER_PLAYS:
+        raise UsageError(f"{where} [runner] play = {play!r}: use one of {', '.join(RUNNER_PLAYS)}")
+    iteration_ms = runner.get("iteration_ms", 2.0)
+    if not isinstance(iteration_ms, (int, float)) or iteration_ms < 0:
+        raise UsageError(f"{where} [runner] iteration_ms = {iteration_ms!r}: give milliseconds >= 0")
     device = data.get("device", {})
     return IOSProfile(battery=battery, name=str(device.get("name", path.stem)),
                       description=str(device.get("description", "")), values=values,
                       udid=str(values["UniqueDeviceID"]), pairing=pairing,
-                      sources=dict(data.get("sources", {})), configured=configured, **flags)
+                      sources=dict(data.get("sources", {})), configured=configured,
+                      runner_play=play, iteration_ms=float(iteration_ms), **flags)
 
 
 def _read_with_parents(path: Path, where: str, depth: int = 0) -> dict[str, Any]:
@@ -135,7 +153,8 @@ def _read_with_parents(path: Path, where: str, depth: int = 0) -> dict[str, Any]
         raise UsageError(f"{where}: extends = {parent!r}, but there is no {parent_path}")
     base = _read_with_parents(parent_path, where, depth + 1)
     merged = {**base, **data}
-    for table in ("device", "captures", "sources", "lockdown", "state", "battery"):
+    for table in ("device", "captures", "sources", "lockdown", "override", "state", "battery",
+                  "runner"):
         merged[table] = {**base.get(table, {}), **data.get(table, {})}
     return merged
 

@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .wire import read_exact
+
 
 @dataclass(frozen=True)
 class DeviceKey:
@@ -51,6 +53,10 @@ class Trust:
                        "RootPrivateKey": root_key, "HostID": self.host_id,
                        "SystemBUID": system_buid, "WiFiMACAddress": wifi_address or ""}
         self._context = _server_context(device_cert, key.private_pem)
+        # TLS 1.2 and no session tickets: nothing TLS may follow the handshake on that socket
+        self._plain_after_context = _server_context(device_cert, key.private_pem)
+        self._plain_after_context.maximum_version = ssl.TLSVersion.TLSv1_2
+        self._plain_after_context.num_tickets = 0
 
     def record_bytes(self) -> bytes:
         return plistlib.dumps(self.record)
@@ -58,6 +64,31 @@ class Trust:
     def wrap(self, sock):
         """The phone's side of the TLS handshake the host starts on this socket."""
         return self._context.wrap_socket(sock, server_side=True)
+
+    def handshake_only(self, sock):
+        """The TLS handshake, then the same socket in plain bytes: how Instruments' remote server
+        of iOS < 14 speaks (pymobiledevice3 strips TLS after the handshake for it). Read one TLS
+        record at a time, so no byte of what follows the handshake is taken."""
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self._plain_after_context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            pending = outgoing.read()
+            if pending:
+                sock.sendall(pending)
+            if done:
+                return sock
+            header = read_exact(sock, 5)
+            if header is None:
+                raise OSError("the host hung up during the TLS handshake")
+            body = read_exact(sock, int.from_bytes(header[3:5], "big"))
+            if body is None:
+                raise OSError("the host hung up during the TLS handshake")
+            incoming.write(header + body)
 
 
 def _server_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:

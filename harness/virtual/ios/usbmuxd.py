@@ -124,7 +124,10 @@ class Usbmuxd:
             trust = self.lockdownd.trust
 
             def handler(conn, service=service, trust=trust):  # services speak TLS first
-                service.serve(trust.wrap(conn))
+                if getattr(service, "tls_handshake_only", False):  # pre-iOS 14 instruments
+                    service.serve(trust.handshake_only(conn))
+                else:
+                    service.serve(trust.wrap(conn))
         else:
             sock.sendall(pack_plist(tag, _result(RESULT_CONNREFUSED)))
             return None

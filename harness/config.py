@@ -15,12 +15,14 @@ from typing import Any
 
 from .errors import UsageError
 
+DEFAULT_COMPUTE_UNITS = "all"  # Core ML's own default (MLComputeUnits.all) on iPhones
+
 DEFAULTS: dict[str, Any] = {
     "models": ["ppocr_cls", "face_landmark"],
     "variants": ["fp32", "fp16", "int8", "int8-dynamic", "int8-weight"],
     "engines": [],  # empty: every registered engine
     "governors": ["default"],  # default: leave each device's governors as found
-    "ios_compute_units": ["all"],  # Core ML MLComputeUnits on iPhones (an axis of iOS cells)
+    "ios_compute_units": [DEFAULT_COMPUTE_UNITS],  # Core ML MLComputeUnits on iPhones (an axis of iOS cells)
     "warmup": 10,
     "iterations": 50,
     # independent process-level repeats of each latency cell (one record each); repeats_phone,

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..config import DEFAULT_COMPUTE_UNITS
 from ..engines import coreml_ios
 from . import ios_states
 from .ios_files import RUNNER_BUNDLE_ID
@@ -28,7 +29,7 @@ def run_coreml(device, artifact, settings):
     from .ios_process import run_job
 
     version = device.info.details.get("product_version")
-    units = getattr(settings, "compute_units", None) or "all"
+    units = getattr(settings, "compute_units", None) or DEFAULT_COMPUTE_UNITS
     folder = f"{DOCUMENTS_FOLDER}/models/{artifact.sha256[:16]}"
     model_remote = device.push(Path(artifact.path), folder)
     model_in_job = model_remote[len(DOCUMENTS_FOLDER) + 1:]  # relative to Documents/edgelab

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import DEFAULT_COMPUTE_UNITS
 from ..errors import UsageError
 from ..results.schema import SchemaError, upgrade
 from .outputs import carry_host_verdicts
@@ -300,7 +301,7 @@ def _name_compute_units(frame: pd.DataFrame) -> None:
     and variant with different compute units are different measurements, and side by side they
     compare like engines. Cells at the default keep the plain name (and their baselines)."""
     units = frame["compute_units"]
-    named = ((units != "") & (units != "all")).to_numpy()
+    named = ((units != "") & (units != DEFAULT_COMPUTE_UNITS)).to_numpy()
     if named.any():
         frame.loc[named, "engine"] = frame.loc[named, "engine"] + "/" + units[named]
 

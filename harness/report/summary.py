@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from ..config import DEFAULT_COMPUTE_UNITS
 from ..results.schema import Measurement
 
 HEADER = ["device", "model", "variant", "engine", "status", "median ms", "p90 ms",
@@ -62,7 +63,7 @@ def engine_label(r: Measurement) -> str:
     measured with other compute units than the default (report/frame.py does the same)."""
     units = (r.conditions or {}).get("ios_compute_units")
     name = r.engine.get("name", "")
-    return f"{name}/{units}" if units and units != "all" else name
+    return f"{name}/{units}" if units and units != DEFAULT_COMPUTE_UNITS else name
 
 
 COLLAPSE_INFRA_AT = 3  # a hung or unplugged phone fails every cell alike: one line says it all

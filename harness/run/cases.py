@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..config import DEFAULT_COMPUTE_UNITS
 from ..devices.base import DeviceInfo
 
 DEFAULT_GOVERNOR = "default"
-DEFAULT_COMPUTE_UNITS = "all"  # Core ML's own default (MLComputeUnits.all)
 
 
 @dataclass(frozen=True)

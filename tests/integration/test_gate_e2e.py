@@ -4,10 +4,11 @@ passes, and ``python -m harness compare`` agrees on the folders they left.
 
 The slowdown is test-only (tests/integration/slowdown/sitecustomize.py, enabled by PYTHONPATH and
 EDGELAB_TEST_SLOWDOWN_MS for one run): every ONNX Runtime invoke in the measuring child computes
-6 ms longer (the model takes ~1 ms), with the same model file, engine, threads and device. The
-gate rule is loosened to median:50% on the command line: this 2-core box is shared with other
+12 ms longer (the model takes ~1.2 ms: ~11x), with the same model file, engine, threads and device.
+The gate rule is loosened to median:200% on the command line: this 2-core box is shared with other
 test runs, whose contention moved 1-thread medians of this model by up to 15% between identical
-runs (docs/gating.md); the gate's statistics at the default 5% are calibrated by
+runs, and by +59% once (1.20 -> 1.93 ms) while the other xdist worker was starting up
+(docs/gating.md); a 3x band still leaves the ~11x slowdown far outside it. The gate's statistics at the default 5% are calibrated by
 benchmarks/gate_calibration.py and tests/unit/test_gate.py, this test is about keys, exit codes
 and what the user sees.
 """
@@ -25,10 +26,10 @@ from tests.conftest import REPO, run_pytest
 pytestmark = pytest.mark.integration
 CELL = ["suites/", "--device=host", "--model=ppocr_cls", "--engine=onnxruntime", "--variant=fp32",
         "--iterations", "30"]
-LOOSE = "--gate=latency=median:50%"
+LOOSE = "--gate=latency=median:200%"
 SLOWDOWN = {"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent / "slowdown"),
                                                          os.environ.get("PYTHONPATH")])),
-            "EDGELAB_TEST_SLOWDOWN_MS": "6"}
+            "EDGELAB_TEST_SLOWDOWN_MS": "12"}
 
 
 def output(proc) -> str:

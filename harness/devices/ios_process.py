@@ -54,10 +54,32 @@ class RunFacts:
     launch_to_results_s: float | None = None
     polls: int = 0
     ended: dict[str, Any] = field(default_factory=dict)
+    clock: dict[str, float] | None = None  # phone_clock(): the phone's wall clock vs the host's
+    # host time.monotonic() of the last look that found no results and of the one that found them
+    results_seen_monotonic_s: list[float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"pid": self.pid, "service": self.service, "polls": self.polls,
                 "launch_to_results_s": self.launch_to_results_s}
+
+
+async def phone_clock(lockdown) -> dict[str, float] | None:
+    """The phone's wall clock against the host's, read once per launch: lockdown's
+    ``TimeIntervalSince1970`` (a session value, seconds with a fraction) taken between two host
+    readings. ``offset_s`` = phone - host wall clock at the midpoint (off by at most half the
+    round trip, ``rtt_s``); ``monotonic_minus_unix_s`` places a host wall time on the host's
+    monotonic clock, the samplers' clock. None when the phone does not give it."""
+    before, mono_before = time.time(), time.monotonic()
+    try:
+        value = await lockdown.get_value(key="TimeIntervalSince1970")
+    except Exception:  # an older or odd lockdownd: the timed window falls back (ios_run.py)
+        return None
+    after, mono_after = time.time(), time.monotonic()
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return {"offset_s": round(float(value) - (before + after) / 2, 6),
+            "rtt_s": round(after - before, 6),
+            "monotonic_minus_unix_s": (mono_before + mono_after - before - after) / 2}
 
 
 def _observed_service():
@@ -119,17 +141,21 @@ async def run_job(udid: str, address: str | None, major: int | None, results: st
         async with provider as dvt:
             service = await dvt.dtx.open_channel(_observed_service())
             control = ProcessControl(dvt, service)
-            launched = time.monotonic()
+            facts.clock = await phone_clock(lockdown)
+            launched = missed = time.monotonic()
             facts.pid = pid = await control.launch(RUNNER_BUNDLE_ID, environment=environment,
                                                    kill_existing=True)
             deadline = launched + timeout_s
             delay = POLL_FIRST_S
             while True:
                 facts.polls += 1
+                looked = time.monotonic()
                 text = await _read_if_there(afc, results)
                 if text is not None:
                     facts.launch_to_results_s = round(time.monotonic() - launched, 3)
+                    facts.results_seen_monotonic_s = [missed, looked]
                     return text, facts
+                missed = looked
                 ended = service.ended.get(pid)
                 if ended is None and await control.process_identifier_for_bundle_identifier(
                         RUNNER_BUNDLE_ID) != pid:
@@ -142,6 +168,7 @@ async def run_job(udid: str, address: str | None, major: int | None, results: st
                     text = await _read_if_there(afc, results)  # written just before it ended
                     if text is not None:
                         facts.launch_to_results_s = round(time.monotonic() - launched, 3)
+                        facts.results_seen_monotonic_s = [missed, time.monotonic()]
                         return text, facts
                     raise RunnerEnded(_ended_message(pid, ended, results))
                 if time.monotonic() >= deadline:

@@ -57,7 +57,31 @@ def run_coreml(device, artifact, settings):
         "command": f"launch {RUNNER_BUNDLE_ID} (process control), job {job['job_id']}",
     })
     raw.extra.setdefault("tool", _tool(device))
+    raw.extra.update(timed_marks(raw.extra.get("timed_unix_s"), facts.clock,
+                                 facts.results_seen_monotonic_s))
     return raw
+
+
+def timed_marks(timed_unix_s, clock: dict[str, float] | None,
+                seen: list[float] | None) -> dict[str, Any]:
+    """Where the runner's timed loop was on the host's monotonic clock (the samplers' clock),
+    for the record's telemetry (run/sampling.py): ``timed_monotonic_s`` from the loop's marks on
+    the phone's wall clock and the phone-to-host offset read at launch (``phone_clock``: how,
+    and how uncertain); without them, only when the results were seen (``results_seen_
+    monotonic_s``: the loop ended before the second, and after the first look when the runner
+    writes its results right after the loop)."""
+    out: dict[str, Any] = {}
+    if seen:
+        out["results_seen_monotonic_s"] = [round(v, 6) for v in seen]
+    if not (timed_unix_s and clock):
+        return out
+    start, end = (v - clock["offset_s"] + clock["monotonic_minus_unix_s"] for v in timed_unix_s)
+    out["timed_monotonic_s"] = [round(start, 6), round(end, 6)]
+    out["phone_clock"] = {
+        "offset_s": clock["offset_s"], "uncertainty_s": round(clock["rtt_s"] / 2, 6),
+        "how": "lockdown TimeIntervalSince1970 read at launch between two host clock readings; "
+               "the runner's timed_unix_s mapped onto the host's monotonic clock"}
+    return out
 
 
 def _tool(device) -> dict[str, Any]:

@@ -108,6 +108,10 @@ def parse_results(text: str, job: dict[str, Any] | None = None) -> list[RawRun]:
         states = [repeat.get("thermal_state_before"), repeat.get("thermal_state_after")]
         extra = {**common, "repeat_index": index, "thermal_state": states,
                  "throttled": _rose(*states), "warmup_ms": repeat.get("warmup_ms")}
+        marks = repeat.get("timed_unix_s")  # the loop on the phone's wall clock (runner >= 1.1)
+        if (isinstance(marks, list) and len(marks) == 2
+                and all(isinstance(v, (int, float)) for v in marks) and marks[0] <= marks[1]):
+            extra["timed_unix_s"] = [float(v) for v in marks]
         runs.append(RawRun(
             samples_ms=tuple(float(v) for v in repeat["latencies_ms"]),
             load_ms=data.get("load_ms"), first_ms=(repeat.get("warmup_ms") or [None])[0],

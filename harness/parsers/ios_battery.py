@@ -36,3 +36,23 @@ def parse(entry: dict[str, Any] | None) -> dict[str, Any]:
             entry.get("ExternalConnected"), bool) else None,
         "battery_pct": _number(entry.get("CurrentCapacity")),
     }
+
+
+def sample_fields(entry: dict[str, Any] | None) -> dict[str, Any]:
+    """The battery fields of a telemetry sample (telemetry/sample.py), as Android's sysfs gives
+    them: ``current_raw`` (mA, negative while discharging: iOS's sign is the kernel ABI's
+    charge-positive), ``voltage_raw`` (mV), ``temp_c``, and ``status`` in the power-supply
+    class's words (the units and sign are then worked out as for any phone, power.py):
+    Charging; Not charging (external power connected, the battery not charging: the charger
+    feeds the phone); Discharging (on battery alone)."""
+    parsed = parse(entry)
+    if parsed["charging"]:
+        status = "Charging"
+    elif parsed["external_power"]:
+        status = "Not charging"
+    elif parsed["charging"] is False or parsed["external_power"] is False:
+        status = "Discharging"
+    else:
+        status = None
+    return {"current_raw": parsed["battery_current_ma"], "voltage_raw": parsed["battery_voltage_mv"],
+            "temp_c": parsed["temp_c"], "status": status}

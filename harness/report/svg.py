@@ -106,7 +106,7 @@ def decimate(t: np.ndarray, v: np.ndarray, limit: int = MAX_TRACE_POINTS) -> tup
 
 
 TRACE_SERIES = (("temp_c", "temperature °C"), ("freq_mhz", "CPU frequency MHz"),
-                ("power_mw", "power mW"))
+                ("power_mw", "power mW"), ("cpu_pct", "CPU busy % of all cores"))
 MAX_LINES = 4  # per panel: the zones / clusters that reached the highest values
 
 

@@ -281,7 +281,8 @@ def _telemetry(sampled, raw: RawRun, held: dict[str, Any] | None,
     only for the sampler and stay out of the record."""
     extra = {k: v for k, v in raw.extra.items() if k not in ("timed_monotonic_s",
                                                               "tool_run_monotonic_s",
-                                                              "tool_alive_uptime_s")}
+                                                              "tool_alive_uptime_s",
+                                                              "results_seen_monotonic_s")}
     if sampled is None:
         return {"power": None, "extra": extra}
     fields = sampled.record_fields(raw, held)
@@ -313,6 +314,11 @@ def _reported_thermal_state(conditions: dict[str, Any], raw: RawRun) -> None:
     if states and conditions.get("throttled") is None:
         conditions["throttled"] = raw.extra.get("throttled")
         conditions["thermal_state"] = list(states)
+        rose = [f"thermal state rose from {states[0]} to {states[1]}"] if conditions["throttled"] else []
+        conditions["throttle"] = {**(conditions.get("throttle") or {}), "changes": rose,
+                                  "window": "the runner's timed loop (ProcessInfo.thermalState "
+                                            "read by the app before and after it)"}
+        conditions["throttle"].pop("reason", None)
 
 
 def _compute_units_condition(case: BenchCase) -> dict[str, Any]:

@@ -16,6 +16,10 @@ around the engine run:
    - host: the child process times only its invoke loop and reports the loop's start and end on
      ``time.monotonic()`` (CLOCK_MONOTONIC, system-wide: the host sampler's clock), so the timed
      window is that loop exactly; N = the invokes it timed;
+   - iPhone: the runner app writes its timed loop's start and end on the phone's wall clock;
+     they are placed on the host's monotonic clock through lockdown's TimeIntervalSince1970 read
+     at launch (devices/ios_run.py: within half that read's round trip); N = the iterations it
+     timed. Without those marks: the last sum-of-latencies before the results were seen;
    - phone: the official tools run load, warm-up and the timed iterations in one process and
      print a summary, so the window is marked from that summary: the last n x mean of the tool's
      life (the tools print right after their timed loop and exit), with n and mean as the tool
@@ -51,6 +55,12 @@ PHONE_WINDOW = ("the last n x mean of the tool's run, ending when the phone last
 PHONE_WINDOW_HOST = ("the last n x mean of the tool's run, ending when the tool returned to the "
                      "host (no reading of the phone's clock at its end): n and mean as the tool "
                      "printed them, so load and warm-up are outside; N = n")
+IOS_WINDOW = ("the runner's timed loop, marked by the app on the iPhone's wall clock and placed "
+              "on the host's monotonic clock through lockdown's TimeIntervalSince1970 read at "
+              "launch; N = the iterations it timed")
+IOS_WINDOW_SEEN = ("the last sum-of-latencies before the host saw the runner's results (no loop "
+                   "marks from the runner): the loop's end is known within the last poll "
+                   "interval; N = the iterations it timed")
 PINNED = {"performance": 1, "powersave": 0}  # governor -> which end of [min, max] it holds
 # a phone's loop ends by itself after max_duration_s (toybox timeout, in case the host vanishes):
 # a sampler that old is renewed between cells rather than dying inside one
@@ -61,10 +71,11 @@ class DeviceSamplers:
     """One sampler per device for the session (per xdist worker: a device's cells share one)."""
 
     def __init__(self, idle_window_s: float = 1.0, host_sampler=HostSampler,
-                 phone_sampler=StreamingSampler):
+                 phone_sampler=StreamingSampler, ios_sampler=None):
         self.idle_window_s = idle_window_s
         # factories: tests hand in samplers on a fake sysfs tree or a fake stream
         self.host_sampler, self.phone_sampler = host_sampler, phone_sampler
+        self.ios_sampler = ios_sampler or _ios_sampler
         self._samplers: dict[str, Any] = {}
         self._started: dict[str, float] = {}
         self._plans: dict[str, Any] = {}  # a phone's SamplerPlan: probed once per run
@@ -112,11 +123,19 @@ class DeviceSamplers:
             sampler = self.phone_sampler(device.transport, plan=self._plans.get(device_id)).start()
             if sampler.plan is not None:
                 self._plans[device_id] = sampler.plan
+        elif device.info.kind == "ios":
+            sampler = self.ios_sampler(device).start()
         else:
             return None
         self._samplers[device_id] = sampler
         self._started[device_id] = time.monotonic()
         return sampler
+
+
+def _ios_sampler(device):
+    from ..telemetry.ios import IOSSampler  # pymobiledevice3 is loaded only for iPhones
+
+    return IOSSampler.for_device(device)
 
 
 def _hung(device) -> bool:
@@ -129,6 +148,8 @@ def has_power(sampler) -> bool:
     """Whether the sampler reads something an idle window could be subtracted from."""
     if isinstance(sampler, HostSampler):
         return sampler.rapl_unavailable is None
+    if hasattr(sampler, "battery_unavailable"):  # an iPhone's (telemetry/ios.py)
+        return sampler.battery_unavailable is None
     plan = getattr(sampler, "plan", None)
     return plan is not None and (bool(plan.energy_files) or
                                  {"current_now", "voltage_now"} <= set(plan.battery_files))
@@ -199,6 +220,8 @@ class CellSampling:
         return {"power": power, "conditions": conditions, "extra": extra}
 
     def _notes(self) -> tuple[str, ...]:
+        if hasattr(self.sampler, "notes"):  # an iPhone's sampler keeps its own
+            return tuple(self.sampler.notes)
         plan = getattr(self.sampler, "plan", None)
         return tuple(getattr(plan, "notes", ()) or ())
 
@@ -206,6 +229,8 @@ class CellSampling:
         """Why no power source was sampled at all (else summarize gives each source's reason)."""
         if isinstance(self.sampler, HostSampler):
             return self.sampler.rapl_unavailable
+        if hasattr(self.sampler, "battery_unavailable"):
+            return self.sampler.battery_unavailable
         power = [n for n in self._notes() if "power" in n or "battery" in n]
         return "; ".join(power) or None
 
@@ -218,6 +243,8 @@ def timed_window(log, run: Window, raw, kind: str) -> tuple[Window, int | None, 
             return log.span("timed", *marks), len(raw.samples_ms), HOST_WINDOW
         return run, len(raw.samples_ms), ("the whole child run (the child reported no loop marks: "
                                            "load and warm-up included); N = the invokes timed")
+    if kind == "ios":
+        return _ios_timed_window(log, run, raw)
     stats = raw.extra.get("tool_stats") or {}
     n, mean_ms = stats.get("n"), stats.get("mean_ms")
     started, ended, anchored = tool_life(log, run, raw)
@@ -226,6 +253,19 @@ def timed_window(log, run: Window, raw, kind: str) -> tuple[Window, int | None, 
     loop_s = int(n) * float(mean_ms) / 1000.0
     return (log.span("timed", max(started, ended - loop_s), ended), int(n),
             PHONE_WINDOW if anchored else PHONE_WINDOW_HOST)
+
+
+def _ios_timed_window(log, run: Window, raw) -> tuple[Window, int | None, str]:
+    n = len(raw.samples_ms)
+    marks = raw.extra.get("timed_monotonic_s")
+    if _pair(marks) and run.host_start_s <= marks[0] <= marks[1] <= run.host_end_s:
+        return log.span("timed", *marks), n, IOS_WINDOW
+    seen = raw.extra.get("results_seen_monotonic_s")
+    if _pair(seen):
+        loop_s = sum(raw.samples_ms) / 1000.0
+        return (log.span("timed", max(run.host_start_s, seen[1] - loop_s), seen[1]), n,
+                IOS_WINDOW_SEEN)
+    return run, n, "the whole runner launch (no loop marks, no time the results were seen)"
 
 
 def tool_life(log, run: Window, raw) -> tuple[float, float, bool]:

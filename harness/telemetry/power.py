@@ -71,14 +71,25 @@ def _sign(rows: list[dict]) -> tuple[str, str]:
     return sign, f"sign {sign} from {votes[sign]} of {sum(votes.values())} samples' status"
 
 
-def charging_reason(samples: Iterable[Sample]) -> str | None:
-    """Why battery power is invalid in this window, or None when it discharged throughout."""
+UNPLUG = {
+    "android": ("unplug it (a switchable USB hub, or adb over Wi-Fi), since `dumpsys battery "
+                "unplug` only changes what Android reports, not the current"),
+    # an iPhone on a USB cable is always on external power: usbmux over Wi-Fi, or a hub port
+    # whose charging is switched off while data stays up
+    "ios": ("take it off USB power: pair it for Wi-Fi (Finder/Xcode 'Show this iPhone when on "
+            "Wi-Fi'; usbmuxd lists it as Network) and unplug it, or use a hub port with charging "
+            "switched off"),
+}
+
+
+def charging_reason(samples: Iterable[Sample], platform: str = "android") -> str | None:
+    """Why battery power is invalid in this window, or None when it discharged throughout;
+    ``platform`` ("android", "ios") picks how to take the phone off the charger."""
     statuses = {(s.battery or {}).get("status") for s in samples if s.battery}
     plugged = sorted(x for x in statuses if x and x != "Discharging" and x != "Unknown")
     if plugged:
         return (f"battery status {', '.join(plugged)}: a charger powers the phone, so the battery "
-                "current is not its draw; unplug it (a switchable USB hub, or adb over Wi-Fi), "
-                "since `dumpsys battery unplug` only changes what Android reports, not the current")
+                f"current is not its draw; {UNPLUG.get(platform, UNPLUG['android'])}")
     return None
 
 

@@ -92,7 +92,7 @@ def _battery(timed: Window, idle: Window | None, both: list[Sample], inferences:
     convention = battery_convention(both)  # one convention for both windows: they must agree
     if not convention["found"]:
         return {"valid": False, "reason": convention["reason"], "convention": convention}
-    charging = charging_reason(both)
+    charging = charging_reason(both, "ios" if timed.source.startswith("ios:") else "android")
     if charging:
         return {"valid": False, "reason": charging, "convention": convention}
     result = energy_per_inference(battery_power_mw(timed.samples, convention),

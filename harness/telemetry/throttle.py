@@ -32,6 +32,9 @@ def detect_throttle(samples: list[Sample], set_levels_khz: dict[str, int] | None
                            f"{found['lowest_khz'] // 1000} MHz at +{found['at_s'] - start:.1f} s "
                            f"({found['reference']})")
     status = _status_rise(samples)
+    if not clusters and status is None:  # nothing here could have shown a throttle
+        return {"throttled": None, "changes": [], "clusters": {}, "thermal_status": None,
+                "reason": "no CPU frequency or thermal status in the samples"}
     if status and status["rose"]:
         changes.append(f"thermal status rose from {status['first']} to {status['max']} at "
                        f"+{status['at_s'] - start:.1f} s")

@@ -1,4 +1,5 @@
-"""A downsampled time series of a window for the record: frequency, temperature, power (pure).
+"""A downsampled time series of a window for the record: frequency, temperature, power, CPU
+load (pure).
 
 At most ``max_points`` time buckets of equal length over the window; each bucket holds the mean of
 its samples (the maximum for the thermal status, so a short excursion stays visible), and None
@@ -15,7 +16,8 @@ from .sample import Sample
 def downsample(samples: list[Sample], power_mw: list[tuple[float, float]] | None = None,
                max_points: int = 200, max_zones: int = 6) -> dict:
     if not samples:
-        return {"t_s": [], "freq_mhz": {}, "temp_c": {}, "power_mw": [], "thermal_status": []}
+        return {"t_s": [], "freq_mhz": {}, "temp_c": {}, "power_mw": [], "thermal_status": [],
+                "cpu_pct": []}
     start, end = samples[0].t_s, samples[-1].t_s
     count = max(1, min(max_points, len(samples)))
     width = (end - start) / count if end > start else 1.0
@@ -41,4 +43,7 @@ def downsample(samples: list[Sample], power_mw: list[tuple[float, float]] | None
         "power_mw": series(power_mw or [], digits=1),
         "thermal_status": series([(s.t_s, s.thermal_status) for s in samples
                                   if s.thermal_status is not None], reduce=max, digits=0),
+        # the device's CPU busy, % of all cores (host psutil, iPhone sysmontap; phones: none)
+        "cpu_pct": series([(s.t_s, s.cpu_pct) for s in samples if s.cpu_pct is not None],
+                          digits=1),
     }

@@ -292,10 +292,18 @@ def test_idle_window_just_before_the_run_where_power_is_read(tmp_path):
 
 def test_a_device_without_a_sampler_or_one_that_cannot_start_is_said():
     samplers = DeviceSamplers()
-    ios = SimpleNamespace(info=DeviceInfo(id="ipad", kind="ios", serial="x"))
-    with samplers.cell("ipad", ios) as sampling:
+    board = SimpleNamespace(info=DeviceInfo(id="board", kind="qnx", serial="x"))
+    with samplers.cell("board", board) as sampling:
         pass
-    assert sampling.lost == "no sampler for a ios device"
+    assert sampling.lost == "no sampler for a qnx device"
+
+    def locked(device):
+        raise RuntimeError("PasswordRequiredError; unlock the device")
+    ios = SimpleNamespace(info=DeviceInfo(id="ipad", kind="ios", serial="x"))
+    with DeviceSamplers(ios_sampler=locked).cell("ipad", ios) as sampling:
+        pass
+    assert sampling.lost == ("sampler did not start: RuntimeError: PasswordRequiredError; "
+                             "unlock the device")
 
     def broken():
         raise OSError("no /proc")

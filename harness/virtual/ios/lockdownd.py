@@ -20,6 +20,7 @@ import socket
 import itertools
 import struct
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -49,6 +50,7 @@ def write_plist(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(_LENGTH.pack(len(body)) + body)
 
 
+CLOCK_KEY = "TimeIntervalSince1970"  # a session's GetValue: the phone's wall clock, seconds
 FIRST_SERVICE_PORT = 49152  # lockdownd hands out dynamic ports for started services
 
 
@@ -59,8 +61,9 @@ class Lockdownd:
 
     def __init__(self, values: dict[str, Any], pairing: str, trust=None,
                  domains: dict[tuple[str, str], Any] | None = None,
-                 services: dict[str, Any] | None = None):
+                 services: dict[str, Any] | None = None, clock_offset_s: float = 0.0):
         self.values = values
+        self.clock_offset_s = clock_offset_s  # the phone's wall clock - the host's
         self.pair_error = PAIR_ERRORS.get(pairing)
         self.trust = trust
         self.domains = domains or {}
@@ -131,6 +134,8 @@ class Lockdownd:
             if session and (domain, key) in self.domains:
                 return {"Domain": domain, "Key": key, "Value": self.domains[(domain, key)]}
             return {"Domain": domain, **({"Key": key} if key else {}), "Error": "MissingValue"}
+        if key == CLOCK_KEY and session:  # the phone's wall clock, read as it is now
+            return {"Key": key, "Value": time.time() + self.clock_offset_s}
         if key is None:
             return {"Value": dict(self.values)}
         if key not in self.values:

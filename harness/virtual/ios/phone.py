@@ -81,17 +81,22 @@ class VirtualIPhone:
                                       values.get("ProductVersion"))
         services = {MOUNTER: ImageMounter(self.profile.ddi_mounted),
                     HOUSE_ARREST: HouseArrest(self.containers),
-                    AFC: MediaAfc(self.containers.media), INSTALLATION_PROXY: installer,
-                    DIAGNOSTICS: Diagnostics(self.profile.battery)}
+                    AFC: MediaAfc(self.containers.media), INSTALLATION_PROXY: installer}
         # the developer services (process control, instruments.py) and the app they launch
         # (runner.py); like a phone, lockdownd starts them only with the disk image mounted
         self.processes = Processes(self.containers, values, runner_play or self.profile.runner_play,
                                    self.profile.iteration_ms if iteration_ms is None
                                    else iteration_ms)
+        # the phone's wall clock is not the host's: lockdownd's TimeIntervalSince1970 and the
+        # runner's loop marks both read it (profile [state] clock_offset_s)
+        self.processes.clock_offset_s = self.profile.clock_offset_s
+        services[DIAGNOSTICS] = Diagnostics(self.profile.battery,
+                                            busy=lambda: len(self.processes.running))
         if self.profile.ddi_mounted and self.profile.developer_mode:
             services[DVT_SERVICE] = Instruments(self.processes)
             services[DVT_SERVICE_OLD] = Instruments(self.processes, handshake_only_tls=True)
-        self.lockdownd = Lockdownd(values, self.profile.pairing, trust, domains, services)
+        self.lockdownd = Lockdownd(values, self.profile.pairing, trust, domains, services,
+                                   clock_offset_s=self.profile.clock_offset_s)
         self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd, buid=buid)
         self.max_lifetime_s = max_lifetime_s
         self.idle_timeout_s = idle_timeout_s

@@ -56,6 +56,7 @@ class IOSProfile:
     battery: dict[str, Any] = field(default_factory=dict)  # IORegistry battery entry (configured)
     runner_play: str = "ok"         # [runner] play: what the virtual EdgelabRunner does (runner.py)
     iteration_ms: float = 2.0       # [runner] iteration_ms: its stand-in "iteration" (a sleep)
+    clock_offset_s: float = 0.0     # [state] clock_offset_s: the phone's wall clock - the host's
     configured: tuple[str, ...] = ()  # keys that came from [lockdown], not from a capture
 
 
@@ -122,6 +123,10 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
     wrong = [k for k, v in flags.items() if not isinstance(v, bool)]
     if wrong:
         raise UsageError(f"{where} [state] {wrong[0]} = {flags[wrong[0]]!r}: use true or false")
+    offset = state.get("clock_offset_s", 0.0)
+    if not isinstance(offset, (int, float)) or isinstance(offset, bool):
+        raise UsageError(f"{where} [state] clock_offset_s = {offset!r}: give seconds (the phone's "
+                         f"wall clock minus the host's)")
     battery = {**DEFAULT_BATTERY, **data.get("battery", {})}
     runner = data.get("runner", {})
     play = str(runner.get("play", "ok"))
@@ -135,7 +140,8 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
                       description=str(device.get("description", "")), values=values,
                       udid=str(values["UniqueDeviceID"]), pairing=pairing,
                       sources=dict(data.get("sources", {})), configured=configured,
-                      runner_play=play, iteration_ms=float(iteration_ms), **flags)
+                      runner_play=play, iteration_ms=float(iteration_ms),
+                      clock_offset_s=float(offset), **flags)
 
 
 def _read_with_parents(path: Path, where: str, depth: int = 0) -> dict[str, Any]:

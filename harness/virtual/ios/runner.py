@@ -37,7 +37,8 @@ class VirtualRunner:
 
     def __init__(self, pid: int, documents: Path, values: dict[str, Any], play: str,
                  iteration_ms: float, thermal_state: str,
-                 on_exit: Callable[[int, int | None, int | None], None]):
+                 on_exit: Callable[[int, int | None, int | None], None],
+                 clock_offset_s: float = 0.0):
         self.pid = pid
         self.documents = documents
         self.values = values
@@ -45,6 +46,7 @@ class VirtualRunner:
         self.iteration_ms = iteration_ms
         self.thermal_state = thermal_state
         self.on_exit = on_exit
+        self.clock_offset_s = clock_offset_s  # the phone's wall clock - the host's
         self.killed = threading.Event()
         self.thread = threading.Thread(target=self._main, name=f"virtual-runner-{pid}",
                                        daemon=True)
@@ -112,7 +114,7 @@ class VirtualRunner:
             repeat = {"thermal_state_before": self.thermal_state,
                       "warmup_ms": [self._iteration() for _ in range(int(job.get("warmup", 0)))]}
             latencies: list[float] = []
-            began = time.monotonic()
+            began, began_unix = time.monotonic(), time.time() + self.clock_offset_s
             min_time = float(job.get("min_time_s") or 0)
             while (len(latencies) < int(job.get("iterations", 1))
                    or time.monotonic() - began < min_time) and time.monotonic() < deadline:
@@ -121,7 +123,10 @@ class VirtualRunner:
                 latencies.append(self._iteration())
             # "hot": the phone heated during the repeat (the thermal state rose: throttled)
             after = "serious" if self.play == "hot" else self.thermal_state
-            repeat.update(latencies_ms=latencies, thermal_state_after=after)
+            # the loop's start and end on the phone's wall clock, as the Swift app writes them
+            repeat.update(latencies_ms=latencies, thermal_state_after=after,
+                          timed_unix_s=[round(began_unix, 6),
+                                        round(time.time() + self.clock_offset_s, 6)])
             results["repeats"].append(repeat)
         results["status"] = "ok"
         return results

@@ -10,6 +10,7 @@ battery entry (``Diagnostics`` below).
 from __future__ import annotations
 
 import socket
+from typing import Callable
 
 from .lockdownd import read_plist, write_plist
 
@@ -38,15 +39,31 @@ class ImageMounter:
 
 DIAGNOSTICS = "com.apple.mobile.diagnostics_relay"
 BATTERY_CLASSES = ("IOPMPowerSource", "AppleSmartBattery")
+RUNNER_EXTRA = "RunnerExtraAmperage"  # the stand-in's own [battery] key (mA per running runner)
 
 
 class Diagnostics:
     """diagnostics_relay's ``IORegistry`` request for the battery entry (class IOPMPowerSource or
     AppleSmartBattery); ``battery`` is the profile's [battery] table: CONFIGURATION, no capture
-    of an iPhone's IORegistry is in device-data."""
+    of an iPhone's IORegistry is in device-data.
 
-    def __init__(self, battery: dict):
-        self.battery = battery
+    ``busy()`` says how many runner apps are running: each draws ``RunnerExtraAmperage`` mA more
+    (a [battery] key of the stand-in, not of iOS, left out of the answer), so a host sampling
+    the battery around a cell sees the draw rise while the app runs, as on a phone. The values
+    are answered as they stand at each request (a host polls the same session repeatedly)."""
+
+    def __init__(self, battery: dict, busy: Callable[[], int] = lambda: 0):
+        self.battery = {k: v for k, v in battery.items() if k != RUNNER_EXTRA}
+        self.extra_ma = float(battery.get(RUNNER_EXTRA, 0) or 0)
+        self.busy = busy
+
+    def entry(self) -> dict:
+        entry = dict(self.battery)
+        amperage = entry.get("InstantAmperage")
+        if isinstance(amperage, (int, float)) and self.extra_ma:
+            # discharging is negative on iPhones: more draw is more negative
+            entry["InstantAmperage"] = int(amperage - self.extra_ma * self.busy())
+        return entry
 
     def serve(self, sock: socket.socket) -> None:
         while True:
@@ -56,7 +73,7 @@ class Diagnostics:
             request = message.get("Request")
             if request == "IORegistry" and message.get("EntryClass") in BATTERY_CLASSES:
                 write_plist(sock, {"Status": "Success",
-                                   "Diagnostics": {"IORegistry": dict(self.battery)}})
+                                   "Diagnostics": {"IORegistry": self.entry()}})
             elif request == "Goodbye":
                 write_plist(sock, {"Status": "Success"})
                 return

@@ -6,10 +6,15 @@ public struct RepeatResult: Encodable {
     public var latenciesMs: [Double] = []
     public var thermalStateBefore: String = ""
     public var thermalStateAfter: String = ""
+    // the timed loop's start and end on the phone's wall clock (seconds since 1970): edgelab maps
+    // them onto the host's clock through lockdown's TimeIntervalSince1970 to place its battery
+    // and CPU samples (energy per inference over the loop only)
+    public var timedUnixS: [Double] = []
 
     enum CodingKeys: String, CodingKey {
         case warmupMs = "warmup_ms", latenciesMs = "latencies_ms"
         case thermalStateBefore = "thermal_state_before", thermalStateAfter = "thermal_state_after"
+        case timedUnixS = "timed_unix_s"
     }
 }
 

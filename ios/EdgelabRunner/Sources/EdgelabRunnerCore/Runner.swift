@@ -72,6 +72,7 @@ public final class Runner {
                 done += 1
                 if Date() > deadline { throw RunnerError.timeout(job.timeoutS) }
             }
+            repeatResult.timedUnixS = [timedStart.timeIntervalSince1970, Date().timeIntervalSince1970]
             repeatResult.thermalStateAfter = thermalStateName()
             results.repeats.append(repeatResult)
         }

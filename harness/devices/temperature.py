@@ -14,6 +14,8 @@ thermalservice (Android 10+; older phones have none, and the reading says so wit
 Through ``AdbTransport`` the call has the housekeeping bound and trips the hung-device breaker
 like any other (devices/hang.py): a phone that stopped answering raises, it is not "cool".
 
+iPhones: the battery's temperature from the IORegistry (diagnostics_relay), no thermal status.
+
 Hosts: ``/sys/class/thermal`` zones where readable (bare metal; VMs and containers have none,
 and then there is nothing to wait for).
 """
@@ -95,11 +97,30 @@ class HostThermometer:
                        hottest["name"] if hottest else None, None)
 
 
+class IOSThermometer:
+    """An iPhone's battery temperature from its IORegistry entry (``IOSDevice.sample``: one
+    lockdown session and diagnostics_relay request per reading). iOS gives a host no thermal
+    status (the runner reads ProcessInfo.thermalState inside its own run), so the record says
+    that limit was unchecked."""
+
+    sensor = "battery"
+
+    def __init__(self, device):
+        self.device = device
+
+    def read(self) -> Reading:
+        reading = self.device.sample()  # {"telemetry_error": ...} when it did not answer
+        temp = reading.get("battery_temp_c")
+        return Reading(temp if isinstance(temp, (int, float)) else None, None, None, None)
+
+
 def thermometer(device):
-    """The reader for a device: phones through their transport, the host through sysfs; None
-    for kinds without one (iOS)."""
+    """The reader for a device: phones through their transport, iPhones through their battery
+    entry, the host through sysfs; None for kinds without one."""
     if getattr(device, "transport", None) is not None:
         return PhoneThermometer(device.transport)
     if device.info.kind == "host":
         return HostThermometer()
+    if device.info.kind == "ios":
+        return IOSThermometer(device)
     return None

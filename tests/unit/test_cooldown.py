@@ -113,9 +113,9 @@ def test_a_bad_profile_cooldown_table_names_the_file(monkeypatch):
 def test_the_gate_skips_when_off_or_without_a_reader_and_bounds_its_timeout():
     off = CooldownGate({"enabled": False}, 600)
     assert off.wait("x", None) == {"cooldown": {"skipped": "--cooldown=off"}}
-    ios = SimpleNamespace(info=SimpleNamespace(kind="ios"), transport=None)
-    assert CooldownGate({}, 600).wait("i", ios)["cooldown"]["skipped"] == \
-        "no temperature reader for ios devices"
+    board = SimpleNamespace(info=SimpleNamespace(kind="qnx"), transport=None)
+    assert CooldownGate({}, 600).wait("b", board)["cooldown"]["skipped"] == \
+        "no temperature reader for qnx devices"
     assert CooldownGate({"timeout_s": 120.0}, 30).timeout_s == 30  # never beyond the run's timeout
 
 
@@ -166,3 +166,20 @@ def test_cooldown_settings_from_both_front_doors():
     with pytest.raises(UsageError, match=r"cooldown = true: must be auto, off, or MAX_C"):
         check_lab_table({"cooldown": True})
 
+
+
+def test_an_iphone_is_waited_for_by_its_battery_and_says_it_has_no_thermal_status():
+    clock = Clock()
+    temps = iter([36.5, 35.0, 33.9])
+    iphone = SimpleNamespace(info=SimpleNamespace(kind="ios"), transport=None,
+                             profile=lambda: {},
+                             sample=lambda: {"battery_temp_c": next(temps)})
+    gate = CooldownGate({}, 600, clock=clock, sleep=clock.sleep)
+    conditions = gate.wait("i", iphone)
+    cooldown = conditions["cooldown"]
+    assert (cooldown["start_c"], cooldown["end_c"], cooldown["polls"]) == (36.5, 33.9, 3)
+    assert cooldown["sensor"] == "battery" and cooldown["unchecked"] == "no thermal status"
+    assert conditions["hot_start"] is False
+    silent = SimpleNamespace(info=SimpleNamespace(kind="ios"), transport=None, profile=lambda: {},
+                             sample=lambda: {"telemetry_error": "not answering"})
+    assert "nothing to wait for" in CooldownGate({}, 600).wait("s", silent)["cooldown"]["skipped"]

@@ -86,10 +86,8 @@ class IOSSampler(LoggedSampler):
 
     def stop(self) -> None:
         self._stop.set()
-        cpu, self._cpu = self._cpu, (self._cpu if isinstance(self._cpu, _Failed) else None)
-        if cpu is not None and not isinstance(cpu, _Failed):
-            cpu.stop()
-            self._cpu = _Failed(cpu.lost) if cpu.lost else None
+        if self._cpu is not None and not isinstance(self._cpu, _Failed):
+            self._cpu.stop()  # kept: its ``lost`` still tells the notes what happened
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -400,6 +400,7 @@ def test_suites_measure_a_ready_iphones_core_ml_cells_per_compute_units(
     run = subprocess.run([sys.executable, "-m", "pytest", "suites/test_latency.py",
                           f"--device={XS_UDID}", "--model=ppocr_cls", "--variant=fp32",
                           "--engine=coreml", "--ios-compute-units=cpuOnly,all",
+                          "--min-time", "1.5",
                           "--report-dir", str(report_dir), "-p", "no:cacheprovider", "-q"],
                          env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
     results = next(report_dir.glob("*/results.jsonl"), None)
@@ -411,3 +412,153 @@ def test_suites_measure_a_ready_iphones_core_ml_cells_per_compute_units(
         assert record["status"] == "ok" and record["conditions"]["virtual"], record
         assert record["conditions"]["ios_compute_units"] in ("cpuOnly", "all")
         assert record["engine"]["version"].startswith("virtual stand-in of EdgelabRunner")
+        # telemetry as on Android: battery power over the runner's own loop, the battery's
+        # temperature, CPU load from sysmontap, throttled from the runner's thermal state
+        power, conditions = record["power"], record["conditions"]
+        assert power["source"] == "battery" and power["energy_per_inference_mj"] > 0, power
+        assert power["avg_power_mw"] > power["idle_power_mw"] > 0
+        assert (conditions["temp_c"], conditions["temp_zone"]) == (30.5, "battery")
+        assert conditions["throttled"] is False and conditions["thermal_state"] == ["nominal"] * 2
+        assert "telemetry_lost" not in conditions
+        assert any(v for v in record["extra"]["trace"]["cpu_pct"] if v), record["extra"]["trace"]
+        assert record["extra"]["phone_clock"]["offset_s"] == pytest.approx(2.75, abs=0.05)
+
+
+XR_UDID = "00008020-000000000000A12B"  # iphonexr*.toml
+
+
+def _wait(condition, timeout_s: float = 8.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.mark.parametrize("profile, udid, major, service", [
+    ("iphone14promax_ios16_ready", XS_UDID, 16, "DVT_SERVICE"),  # TLS throughout
+    ("iphonexr_ready", XR_UDID, 13, "DVT_SERVICE_OLD"),         # TLS handshake, then plain
+])
+def test_sysmontap_cpu_load_through_the_real_client_follows_the_runner(
+        profile, udid, major, service, monkeypatch, tmp_path):
+    """SysmonStream (pymobiledevice3's DvtProvider + Sysmontap.create: deviceinfo's attribute
+    lists, setConfig:/start, the pushed DATA arrays) against the virtual iPhone: readings arrive
+    on the host clock, as % of all 6 cores; while a runner launched through process control
+    (a second DTX connection, the real ProcessControl) is alive the load is about one core
+    higher; stop() sends ``stop`` and ends the stream without a reason to report."""
+    import threading
+    import time
+
+    from harness.devices.ios import _run
+    from harness.devices.ios_files import RUNNER_BUNDLE_ID
+    from harness.devices.ios_sysmontap import SysmonStream
+    from harness.virtual.ios import VirtualIPhone, instruments
+
+    async def process_control(action, pid=0):
+        from pymobiledevice3.lockdown import create_using_usbmux
+        from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
+        from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
+
+        lockdown = await create_using_usbmux(udid, autopair=False, usbmux_address=phone.address)
+        try:
+            async with DvtProvider(lockdown) as dvt, ProcessControl(dvt) as control:
+                if action == "launch":
+                    return await control.launch(RUNNER_BUNDLE_ID, kill_existing=True)
+                await control.kill(pid)
+        finally:
+            await lockdown.close()
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    readings: list[tuple[float, dict]] = []
+    before = set(threading.enumerate())
+    # "hang": the virtual runner stays alive until process control kills it
+    with VirtualIPhone(profile, "127.0.0.1:0", max_lifetime_s=60, runner_play="hang") as phone:
+        stream = SysmonStream(udid, phone.address, major, 0.05,
+                              lambda t, r: readings.append((t, r))).start()
+        try:
+            assert _wait(lambda: len(readings) >= 3 or not stream.running), stream.lost
+            asked = time.monotonic()
+            pid = _run(process_control("launch"), 30)
+            launched = time.monotonic()
+            assert phone.processes.alive() == [(pid, "EdgelabRunner")]
+            assert _wait(lambda: sum(t > launched + 0.06 for t, _ in readings) >= 4)
+            killing = time.monotonic()
+            _run(process_control("kill", pid), 30)
+            killed = time.monotonic()
+            assert phone.processes.alive() == [] and phone.processes.kills == [pid]
+            assert _wait(lambda: sum(t > killed + 0.06 for t, _ in readings) >= 3)
+        finally:
+            stream.stop()
+        assert not stream.running and stream.lost is None and stream.samples == len(readings)
+        server = phone.lockdownd.services[getattr(instruments, service)]
+        assert [s for _, s in server.sysmon] == ["setConfig:", "start", "stop"]
+        # the phone's side of every connection (the stream's, process control's) has ended
+        assert _wait(lambda: not [t for t in set(threading.enumerate()) - before
+                                  if t.name.endswith("(_serve)")], 5)
+    times = [t for t, _ in readings]
+    assert times == sorted(times) and all(
+        (r["cpu_count"], r["cpu_count_from"], r["source"]) == (6, "CPUCount", "sysmontap")
+        and 0 <= r["cpu_pct"] <= 100 for _, r in readings)
+
+    def mean(values):
+        values = list(values)
+        assert values
+        return sum(values) / len(values)
+
+    # each reading is sampled when pushed: one interval after a change it shows the change
+    idle = mean(r["cpu_pct"] for t, r in readings if t < asked)
+    busy = mean(r["cpu_pct"] for t, r in readings if launched + 0.06 < t < killing)
+    after = mean(r["cpu_pct"] for t, r in readings if t > killed + 0.06)
+    # one core of six busy on top of the idle few percent: about 16 points more
+    assert idle < 8 and after < 8 and busy > idle + 10, (idle, busy, after)
+
+
+def test_sysmontap_without_the_developer_disk_image_ends_with_the_fix(monkeypatch, tmp_path):
+    """A paired iPhone without the developer disk image: lockdownd refuses the developer
+    services (InvalidService), so the stream ends at once naming the mount command."""
+    from harness.devices.ios_sysmontap import SysmonStream
+    from harness.virtual.ios import VirtualIPhone
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    readings = []
+    with VirtualIPhone("iphonexr_paired", "127.0.0.1:0", max_lifetime_s=60) as phone:
+        stream = SysmonStream(XR_UDID, phone.address, 13, 0.05,
+                              lambda t, r: readings.append(r)).start()
+        assert _wait(lambda: not stream.running)
+        stream.stop()  # idempotent after the end
+        stream.stop()
+    assert readings == [] and "StartService" in phone.lockdownd.requests
+    assert stream.lost.startswith("lockdownd would not start the developer services "
+                                  "(InvalidServiceError"), stream.lost
+    assert "pymobiledevice3 mounter auto-mount" in stream.lost
+
+
+def test_sysmontap_whose_connection_breaks_says_so_instead_of_hanging(monkeypatch, tmp_path):
+    """The phone's side of the connection dies mid-stream (a push fails: unplugged): the
+    client's channel closes, and the stream ends with the reason and the fix."""
+    from harness.devices.ios_sysmontap import SysmonStream
+    from harness.virtual.ios import VirtualIPhone
+    from harness.virtual.ios.sysmon import SysmonTap
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    real_push = SysmonTap.push_due
+
+    def unplugged_after_four(self, push, now=None):
+        if self.pushes >= 4:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        real_push(self, push, now)
+
+    monkeypatch.setattr(SysmonTap, "push_due", unplugged_after_four)
+    readings = []
+    with VirtualIPhone("iphone14promax_ios16_ready", "127.0.0.1:0", max_lifetime_s=60) as phone:
+        stream = SysmonStream(XS_UDID, phone.address, 16, 0.05,
+                              lambda t, r: readings.append(r)).start()
+        assert _wait(lambda: not stream.running)
+        stream.stop()
+    # pushes: the ack, the first sample (skipped), then two readings
+    assert len(readings) == 2
+    assert stream.lost and "connection to the iPhone broke" in stream.lost, stream.lost
+    assert "replug the iPhone" in stream.lost

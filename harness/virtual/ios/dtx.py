@@ -8,11 +8,12 @@ that is split sends a bodiless first fragment whose size is the whole, then the 
 starts with a 16-byte payload header (message type, 3 unused bytes, aux size, aux + payload size,
 flags), then the aux (the arguments) and the payload (for a call: the selector).
 
-Types used here: 0 OK (an empty reply), 2 DISPATCH (a method call), 3 OBJECT (a value), 4 ERROR (an
-NSError). The payload is an NSKeyedArchiver binary plist (bpylist2 encodes and decodes it). The
-aux is a "primitive dictionary": a 16-byte header (0x1F0, 0, u64 body length), then for each
-argument a NULL key (type 10) and a value - 1 string, 2 buffer (an NSKeyedArchiver plist, or
-empty = nil), 3 int32, 6 int64, 9 double.
+Types used here: 0 OK (an empty reply), 1 DATA (bytes the phone pushes unasked: Instruments'
+taps, sysmontap among them, send their archived samples so), 2 DISPATCH (a method call), 3
+OBJECT (a value), 4 ERROR (an NSError). The payload is an NSKeyedArchiver binary plist (bpylist2
+encodes and decodes it). The aux is a "primitive dictionary": a 16-byte header (0x1F0, 0, u64
+body length), then for each argument a NULL key (type 10) and a value - 1 string, 2 buffer (an
+NSKeyedArchiver plist, or empty = nil), 3 int32, 6 int64, 9 double.
 
 Channel codes: the host opens channel N with ``_requestChannelWithCode:identifier:`` on the
 control channel 0; the phone answers on N, and calls it makes itself on that channel go out as
@@ -33,7 +34,7 @@ MAGIC = 0x1F3D5B79
 FRAGMENT = struct.Struct("<IIHHIIIiI")   # 32 bytes
 PAYLOAD_HEADER = struct.Struct("<BBBBIII")  # 16 bytes
 EXPECTS_REPLY = 1
-OK, DISPATCH, OBJECT, ERROR = 0, 2, 3, 4
+OK, DATA, DISPATCH, OBJECT, ERROR = 0, 1, 2, 3, 4
 MAX_MESSAGE = 64 * 2 ** 20
 AUX_MAGIC = 0x1F0
 T_STRING, T_BUFFER, T_INT32, T_INT64, T_DOUBLE, T_NULL = 1, 2, 3, 6, 9, 10
@@ -92,8 +93,8 @@ def _decode(body: bytes, identifier: int, conversation: int, channel: int,
 def encode(message: Message) -> bytes:
     """One fragment (the stand-in's messages are small)."""
     aux = encode_aux(message.args) if message.args else b""
-    if message.type == ERROR:
-        payload = message.payload  # already an archived NSError (ns_error below)
+    if message.type in (ERROR, DATA):
+        payload = message.payload  # bytes already: an archived NSError (ns_error), a tap's data
     else:
         payload = archive(message.payload) if message.payload is not None else b""
     body = PAYLOAD_HEADER.pack(message.type, 0, 0, 0, len(aux), len(aux) + len(payload), 0) \
@@ -205,6 +206,13 @@ class Connection:
     def reply_error(self, request: Message, description: str) -> None:
         self.send(Message(ERROR, request.identifier, request.conversation + 1, request.channel,
                           False, ns_error(description)))
+
+    def push(self, channel: int, data: bytes) -> None:
+        """DATA the phone sends unasked on a channel (``-code``: the host's channel seen from the
+        phone), as a tap pushes its samples; no reply is expected."""
+        with self._lock:
+            identifier, self._next_id = self._next_id, self._next_id + 1
+            self.sock.sendall(encode(Message(DATA, identifier, 0, channel, False, data)))
 
     def call(self, channel: int, selector: str, args: list[Any]) -> None:
         """A call from the phone that wants no answer (a notification to the host)."""

@@ -90,3 +90,27 @@ def test_a_phone_that_stopped_trusting_the_host_says_the_fix(monkeypatch, tmp_pa
         with pytest.raises(RuntimeError, match="NotPairedError.*tap Trust"):
             IOSSampler(phone.profile.udid, phone.address, 16, cpu_stream=None).start()
         assert time.monotonic() - started < 5
+
+
+def test_a_runner_that_heats_the_phone_is_a_throttled_cell(monkeypatch, tmp_path):
+    from harness.engines.base import RunSettings
+    from harness.run.measure import _reported_thermal_state
+    from harness.run.sampling import DeviceSamplers
+    from harness.virtual.ios import VirtualIPhone
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    samplers = DeviceSamplers(idle_window_s=0)
+    with VirtualIPhone("iphone14promax_ios16_ready", "127.0.0.1:0", max_lifetime_s=60,
+                       runner_play="hot") as phone:
+        device = _opened(phone, monkeypatch)
+        try:
+            with samplers.cell(device.info.id, device) as sampling:
+                raw = device.run_engine(types.SimpleNamespace(name="coreml"), _mlpackage(tmp_path),
+                                        None, RunSettings(warmup=1, iterations=20, timeout_s=30))
+            conditions = sampling.record_fields(raw, {})["conditions"]
+        finally:
+            samplers.stop()
+    _reported_thermal_state(conditions, raw)
+    assert conditions["throttled"] is True
+    assert conditions["thermal_state"] == ["nominal", "serious"]
+    assert conditions["throttle"]["changes"] == ["thermal state rose from nominal to serious"]

@@ -42,6 +42,9 @@ SERVICE_FIXES = {
     "DTXNsError": "replug the iPhone and unlock it; if it stays, reboot it",
     "ConnectionTerminatedError": ios_states.fix_for(ios_states.NOT_ANSWERING),
     "TunneldConnectionError": "sudo python3 -m pymobiledevice3 remote tunneld, keep it running",
+    # usbmuxd itself went away mid-run (restarted, or the stand-in stopped)
+    "ConnectionFailedToUsbmuxdError": "start usbmuxd (`sudo systemctl start usbmuxd`; or check "
+                                      "USBMUXD_SOCKET_ADDRESS), replug the iPhone, then re-run",
 }
 
 

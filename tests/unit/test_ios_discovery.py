@@ -206,3 +206,14 @@ def test_a_service_refused_for_a_passcode_is_a_locked_infra_error():
 
     with pytest.raises(InfraError, match=r"is locked \(fix: unlock the device"):
         _ready_iphone()._files(refused())
+
+
+def test_usbmuxd_gone_mid_run_is_an_infra_error_with_the_fix():
+    exceptions = pytest.importorskip("pymobiledevice3.exceptions")
+    from harness.errors import InfraError
+
+    async def gone():
+        raise exceptions.ConnectionFailedToUsbmuxdError()
+
+    with pytest.raises(InfraError, match=r"ConnectionFailedToUsbmuxdError.*start usbmuxd"):
+        _ready_iphone()._files(gone())

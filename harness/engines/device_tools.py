@@ -26,7 +26,7 @@ from ..models.inputs import declared_inputs, guessed_dims
 from ..models.manifest import ModelSpec
 from .tools import TOOL_SPECS, Tool, ToolCache, choose_tool, describe_abis
 from ..models.variants import Artifact
-from ..results.store import atomic_write_text
+from ..models.memo import read_memo, write_memo
 from . import tool_cli
 from .base import RawRun, RunSettings
 from .hostrun import input_guess_extra
@@ -142,10 +142,7 @@ def _onnx_free_dims(model: Path, spec, derived: Path) -> tuple[list[tuple[str, i
     worker, one per phone, would otherwise pay again for the same model."""
     memo = derived / "free-dims.json"
     key = json.dumps([spec.shape, [list(x) for x in spec.shapes]])
-    try:
-        known = json.loads(memo.read_text())
-    except (OSError, ValueError):
-        known = {}
+    known = read_memo(memo)
     hit = known.get(key) if isinstance(known, dict) else None
     if isinstance(hit, dict) and (hit.get("renamed") is None or (derived / hit["renamed"]).is_file()):
         return ([(str(n), int(v)) for n, v in hit.get("pairs", [])],
@@ -153,11 +150,7 @@ def _onnx_free_dims(model: Path, spec, derived: Path) -> tuple[list[tuple[str, i
     pairs, renamed = tool_cli.onnx_free_dims(model, spec, derived)
     known = known if isinstance(known, dict) else {}
     known[key] = {"pairs": pairs, "renamed": renamed.name if renamed is not None else None}
-    try:
-        derived.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(memo, json.dumps(known))
-    except OSError:
-        pass  # a read-only cache costs time, not results
+    write_memo(memo, known)
     return pairs, renamed
 
 

@@ -11,13 +11,12 @@ Shapes: an input's shape is the one given for it (``--input-shape NAME=DIMS``, t
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..results.store import atomic_write_text
+from .memo import read_memo, write_memo
 
 from .manifest import InputSpec, TensorSpec
 
@@ -104,23 +103,19 @@ def declared_inputs(path, fmt: str) -> list[TensorSpec]:
     if fmt not in readers:
         return []
     cache = _facts_file(Path(path), fmt)
-    if cache is not None and cache.is_file():
+    known = read_memo(cache) if cache is not None else None
+    if known is not None:
         try:
-            return [TensorSpec(t["name"], tuple(t["shape"]), t["dtype"])
-                    for t in json.loads(cache.read_text())]
-        except (OSError, ValueError, KeyError, TypeError):
+            return [TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in known]
+        except (KeyError, TypeError):
             pass  # a damaged cache entry: read the model again
     try:
         found = readers[fmt](str(path))
     except ImportError:
         return []
     if cache is not None and found:  # [] may be a file the engine reports: not worth keeping
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(cache, json.dumps([{"name": t.name, "shape": list(t.shape),
-                                                  "dtype": t.dtype} for t in found]))
-        except OSError:
-            pass  # a read-only cache costs time, not results
+        write_memo(cache, [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype}
+                           for t in found])
     return found
 
 

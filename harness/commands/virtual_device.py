@@ -49,6 +49,12 @@ def add_arguments(parser) -> None:
                              "on this loopback address, for an iPhone profile from "
                              "device_profiles/ios/ (e.g. --profile iphone14promax); clients use "
                              "USBMUXD_SOCKET_ADDRESS=HOST:PORT (port 0 picks a free one)")
+    parser.add_argument("--tunneld", metavar="HOST:PORT", default=None,
+                        help="with --usbmux: serve a tunneld stand-in (pymobiledevice3's HTTP "
+                             "API, GET /) on this loopback address; an iOS 17+ profile with "
+                             "[state] tunnel = true gets one on a free port anyway, listing its "
+                             "RemoteXPC tunnel (the address goes to stderr; edgelab reads "
+                             "EDGELAB_TUNNELD=HOST:PORT)")
     parser.add_argument("--list-profiles", action="store_true", help="list the profiles and exit")
 
 
@@ -93,6 +99,11 @@ def run(args) -> int:
         from .virtual_iphone import serve
 
         return serve(args)
+    if getattr(args, "tunneld", None) is not None:
+        from ..errors import UsageError
+
+        raise UsageError("--tunneld serves a virtual iPhone's tunnel: give --usbmux HOST:PORT "
+                         "and an iPhone profile too")
     device = VirtualDevice(args.profile, port=args.port, serial=args.serial, faults=args.fault,
                            page_size=args.page_size, idle_timeout_s=args.idle_timeout or None,
                            max_lifetime_s=args.max_lifetime or None,

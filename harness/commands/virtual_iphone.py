@@ -34,8 +34,14 @@ def serve(args) -> int:
     phone = VirtualIPhone(args.profile, args.usbmux, max_lifetime_s=args.max_lifetime or None,
                           idle_timeout_s=args.idle_timeout or None,
                           runner_play=faults[0].removeprefix("runner-") if faults else None,
-                          iteration_ms=getattr(args, "compute_sleep_ms", None)).start()
+                          iteration_ms=getattr(args, "compute_sleep_ms", None),
+                          tunneld=getattr(args, "tunneld", None)).start()
     print(f"listening on {phone.address}", flush=True)
+    if phone.tunneld_address:  # iOS 17+: where edgelab and pymobiledevice3 find the tunnel
+        listed = "lists its tunnel" if phone.tunnel is not None else "lists no tunnel ([state] " \
+                                                                      "tunnel = false)"
+        print(f"tunneld listening on {phone.tunneld_address} ({listed}); use it with: "
+              f"EDGELAB_TUNNELD={phone.tunneld_address}", file=sys.stderr, flush=True)
     profile = phone.profile
     print(f"virtual {profile.values.get('ProductType')} ({profile.name}, iOS "
           f"{profile.values.get('ProductVersion')}, pairing: {profile.pairing}); use it with: "

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import InfraError, MeasurementError, Unsupported
+from ..errors import InfraError, MeasurementError, Unsupported, UsageError
 from . import ios_states
 from .base import DeviceInfo, ExecResult, no_preparation
 from .ios_chips import chip_of
@@ -41,7 +41,9 @@ SERVICE_FIXES = {
     "StartServiceError": "mount the developer disk image: `pymobiledevice3 mounter auto-mount`",
     "DTXNsError": "replug the iPhone and unlock it; if it stays, reboot it",
     "ConnectionTerminatedError": ios_states.fix_for(ios_states.NOT_ANSWERING),
-    "TunneldConnectionError": "sudo python3 -m pymobiledevice3 remote tunneld, keep it running",
+    "TunneldConnectionError": "sudo python3 -m pymobiledevice3 remote tunneld, keep it running "
+                              "(edgelab asks it at EDGELAB_TUNNELD=HOST:PORT, default "
+                              "127.0.0.1:49151)",
     # usbmuxd itself went away mid-run (restarted, or the stand-in stopped)
     "ConnectionFailedToUsbmuxdError": "start usbmuxd (`sudo systemctl start usbmuxd`; or check "
                                       "USBMUXD_SOCKET_ADDRESS), replug the iPhone, then re-run",
@@ -69,6 +71,12 @@ def discover(notes: list[str] | None = None, **_ignored) -> list[DeviceInfo]:
                      f"USBMUXD_SOCKET_ADDRESS=HOST:PORT")
         return []
     where = address or DEFAULT_USBMUXD
+    try:  # said once here; each iOS 17+ phone's probe would only find "tunnel not running"
+        from .ios_process import tunneld_address
+
+        tunneld_address()
+    except UsageError as exc:
+        notes.append(f"ios: {exc} (iOS 17+ iPhones are listed as 'tunnel not running' until it is)")
     try:
         found = _run(_discover(address, notes), LIST_TIMEOUT_S + PROBE_TIMEOUT_S * 4)
     except TimeoutError:
@@ -155,9 +163,11 @@ async def _pairing_state(lockdown) -> str:
 
 async def _trusted_state(lockdown, values: dict[str, Any]) -> str:
     """Developer Mode, the iOS 17+ tunnel and (before iOS 17) the developer disk image of a
-    paired phone. Checked against the trusted stand-in (TLS session and service), NOT on a real
-    iPhone yet. A question that fails is "could not tell" (None), not held against the phone.
-    On iOS 17+ the personalized disk image is only reachable through the tunnel: not asked."""
+    paired phone. Checked against the trusted stand-in (TLS session and service; on iOS 17+ its
+    tunneld stand-in, at ``EDGELAB_TUNNELD``), NOT on a real iPhone yet. A question that fails
+    is "could not tell" (None), not held against the phone, except the tunnel: no tunneld (or
+    none listing the phone) is "tunnel not running". On iOS 17+ the personalized disk image is
+    only reachable through the tunnel: not asked."""
     version = values.get("ProductVersion")
     developer_mode = tunnel = mounted = None
     try:
@@ -170,8 +180,10 @@ async def _trusted_state(lockdown, values: dict[str, Any]) -> str:
         try:
             from pymobiledevice3.tunneld.api import get_tunneld_tunnels
 
-            tunnel = lockdown.udid in await get_tunneld_tunnels()
-        except Exception:  # TunneldConnectionError: no tunneld on this host
+            from .ios_process import tunneld_address
+
+            tunnel = lockdown.udid in await get_tunneld_tunnels(tunneld_address())
+        except Exception:  # TunneldConnectionError: no tunneld there; EDGELAB_TUNNELD unusable
             tunnel = False
     else:
         try:

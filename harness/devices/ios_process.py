@@ -14,25 +14,49 @@ the app still runs. The app ends in one of three ways:
 - the run's timeout passed: the app is killed (SIGKILL through process control) and
   ``RunnerTimeout`` says so, like a phone's benchmark tool that hangs.
 
+Where tunneld is: ``EDGELAB_TUNNELD=HOST:PORT``, else pymobiledevice3's own 127.0.0.1:49151
+(``tunneld_address``); discovery (ios.py) asks the same one whether a tunnel runs.
+
 Verified with the real pymobiledevice3 client against the virtual iPhone (iOS 13 and iOS 16
-profiles, harness/virtual/ios/instruments.py); NOT RUN ON A REAL iPHONE, and the iOS 17+ tunnel
-path is not exercised anywhere (docs/ios.md, "Status").
+profiles over lockdown; the iOS 17 profile through the stand-in's tunneld and RSD,
+harness/virtual/ios/tunnel.py); NOT RUN ON A REAL iPHONE, and the real tunnel itself (QUIC /
+CoreDeviceProxy, made by ``pymobiledevice3 remote tunneld``) is not exercised (docs/ios.md,
+"Status").
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import posixpath
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InfraError, MeasurementError, ToolTimeout
+from ..errors import InfraError, MeasurementError, ToolTimeout, UsageError
 from .ios_files import RUNNER_BUNDLE_ID, _documents
 
 POLL_FIRST_S = 0.05   # the first looks come quickly: a small model's job takes well under 1 s
 POLL_MAX_S = 1.0      # then at most one AFC look and one process-control question a second
 ENDED_REPORT_WAIT_S = 0.2
 TIMEOUT_FIX = "raise --edgelab-timeout or use fewer iterations"
+TUNNELD_ENV = "EDGELAB_TUNNELD"
+TUNNELD_DEFAULT = ("127.0.0.1", 49151)  # pymobiledevice3's tunneld (tunneld/api.py)
+TUNNEL_FIX = ("sudo python3 -m pymobiledevice3 remote tunneld, keep it running (edgelab asks it "
+              f"at {TUNNELD_ENV}=HOST:PORT, default 127.0.0.1:49151)")
+
+
+def tunneld_address() -> tuple[str, int]:
+    """Where pymobiledevice3's tunneld serves its HTTP API: ``EDGELAB_TUNNELD=HOST:PORT``
+    (``[::1]:PORT`` for IPv6), else its default 127.0.0.1:49151."""
+    text = os.environ.get(TUNNELD_ENV, "").strip()
+    if not text:
+        return TUNNELD_DEFAULT
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{TUNNELD_ENV}={text!r}: give HOST:PORT of pymobiledevice3's tunneld, "
+                         f"e.g. 127.0.0.1:49151")
+    return host, int(port)
 
 
 class RunnerTimeout(ToolTimeout):
@@ -112,11 +136,12 @@ async def _provider_source(udid: str, lockdown, major: int | None):
         return lockdown
     from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
 
-    rsd = await get_tunneld_device_by_udid(udid)
+    address = tunneld_address()
+    rsd = await get_tunneld_device_by_udid(udid, address)
     if rsd is None:
-        raise InfraError(f"iPhone {udid}: no RemoteXPC tunnel for it (iOS 17+ reaches the "
-                         f"developer services only through one)", serial=udid,
-                         fix="sudo python3 -m pymobiledevice3 remote tunneld, keep it running")
+        raise InfraError(f"iPhone {udid}: tunneld at {address[0]}:{address[1]} has no RemoteXPC "
+                         f"tunnel for it (iOS 17+ reaches the developer services only through "
+                         f"one)", serial=udid, fix=TUNNEL_FIX)
     return rsd
 
 
@@ -130,6 +155,7 @@ async def run_job(udid: str, address: str | None, major: int | None, results: st
 
     facts = RunFacts()
     lockdown, afc = await _documents(udid, address)
+    source = None
     try:
         try:
             await afc.rm_single(results, force=True)  # a stale file would read as this job's
@@ -180,6 +206,8 @@ async def run_job(udid: str, address: str | None, major: int | None, results: st
                 await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
                 delay = min(delay * 2, POLL_MAX_S)
     finally:
+        if source is not None and source is not lockdown:  # the tunnel's RSD (iOS 17+)
+            await source.close()
         await afc.close()
         await lockdown.close()
 

@@ -30,8 +30,9 @@ FIXES = {
                         "(it restarts; confirm 'Turn On' after it boots), or run "
                         "`pymobiledevice3 amfi enable-developer-mode`, then re-run",
     TUNNEL_NOT_RUNNING: "iOS 17+ developer services need the RemoteXPC tunnel: start it as root "
-                        "and keep it running (`sudo python3 -m pymobiledevice3 remote tunneld`), "
-                        "then re-run",
+                        "and keep it running (`sudo python3 -m pymobiledevice3 remote tunneld`; "
+                        "edgelab asks it at EDGELAB_TUNNELD=HOST:PORT, default "
+                        "127.0.0.1:49151), then re-run",
     DDI_NOT_MOUNTED: "mount the developer disk image: `pymobiledevice3 mounter auto-mount` "
                      "(iOS 17+: with the tunnel running), then re-run",
     NOT_ANSWERING: "unplug and replug the iPhone and unlock it; if it stays silent restart "

@@ -41,6 +41,42 @@ def test_every_state_needing_a_person_has_a_fix_naming_the_action():
     assert "mounter auto-mount" in ios_states.fix_for(ios_states.DDI_NOT_MOUNTED)
 
 
+@pytest.mark.parametrize("value, address", [
+    (None, ("127.0.0.1", 49151)),           # pymobiledevice3's own default
+    ("127.0.0.1:5000", ("127.0.0.1", 5000)),
+    ("[::1]:5000", ("::1", 5000)),
+    ("localhost", None), (":5000", None), ("127.0.0.1:99999", None),
+])
+def test_edgelab_tunneld_names_where_tunneld_is(value, address, monkeypatch):
+    from harness.devices.ios_process import tunneld_address
+
+    if value is None:
+        monkeypatch.delenv("EDGELAB_TUNNELD", raising=False)
+    else:
+        monkeypatch.setenv("EDGELAB_TUNNELD", value)
+    if address is None:
+        with pytest.raises(UsageError, match="EDGELAB_TUNNELD=.*give HOST:PORT"):
+            tunneld_address()
+    else:
+        assert tunneld_address() == address
+
+
+def test_a_tunnel_needs_an_ios17_paired_profile_with_the_trusted_handshake(tmp_path):
+    ready = load_ios_profile("iphone14promax_ready")
+    assert ready.tunnel and "com.apple.instruments.dtservicehub" in \
+        ready.trusted_handshake["Services"]
+    assert not load_ios_profile("iphone14promax_paired").tunnel
+    profiles = Path(ios.__file__).parents[2] / "device_profiles" / "ios"
+    for name in ("iphone14promax", "iphone14promax_ios16_ready"):  # parents, beside the variants
+        (tmp_path / f"{name}.toml").write_text((profiles / f"{name}.toml").read_text())
+    for base, pairing in (("iphone14promax", "untrusted"), ("iphone14promax_ios16_ready",
+                                                            "trusted")):
+        path = tmp_path / f"{base}_tunnel.toml"
+        path.write_text(f'extends = "{base}"\n[state]\npairing = "{pairing}"\ntunnel = true\n')
+        with pytest.raises(UsageError, match="tunnel = true: only an iOS 17"):
+            load_ios_profile(str(path))
+
+
 def test_pair_refusals_name_real_pymobiledevice3_exceptions():
     """The mapping goes by class name (no import at discovery's top): each must exist and be the
     one lockdown.py raises for lockdownd's error string."""
@@ -217,3 +253,15 @@ def test_usbmuxd_gone_mid_run_is_an_infra_error_with_the_fix():
 
     with pytest.raises(InfraError, match=r"ConnectionFailedToUsbmuxdError.*start usbmuxd"):
         _ready_iphone()._files(gone())
+
+
+def test_a_malformed_tunneld_address_is_said_once_at_discovery(monkeypatch):
+    pytest.importorskip("pymobiledevice3")
+    from harness.devices import ios
+
+    monkeypatch.setenv("EDGELAB_TUNNELD", "localhost")      # no port
+    monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", "127.0.0.1:1")  # nothing listens: no phones
+    notes: list[str] = []
+    assert ios.discover(notes=notes) == []
+    assert any("EDGELAB_TUNNELD='localhost': give HOST:PORT" in n and "tunnel not running" in n
+               for n in notes), notes

@@ -1,6 +1,7 @@
 """The virtual iPhone: a usbmuxd stand-in (plist protocol) with lockdownd behind it, fed by
-captures of real iPhones (device_profiles/ios/). A test double at the far side of a real
-protocol: the real pymobiledevice3 client lists and queries it unchanged. See docs/ios.md."""
+captures of real iPhones (device_profiles/ios/); for iOS 17+ with ``[state] tunnel`` also a
+tunneld stand-in and the tunnel's RSD (tunnel.py, rsd.py). A test double at the far side of a
+real protocol: the real pymobiledevice3 client lists and queries it unchanged. See docs/ios.md."""
 from __future__ import annotations
 
 from .phone import VIRTUAL_KEY, VirtualIPhone, parse_loopback

@@ -4,7 +4,8 @@ host needs to launch and stop an app through process control.
 lockdownd starts it as ``com.apple.instruments.remoteserver.DVTSecureSocketProxy`` (iOS 14-16:
 TLS throughout) or ``com.apple.instruments.remoteserver`` (before iOS 14: the TLS handshake,
 then plain bytes), and only when the developer disk image is mounted, as a phone does. On iOS
-17+ the same server is reached through the RemoteXPC tunnel, which the stand-in does not play.
+17+ the same server is ``com.apple.instruments.dtservicehub`` on the tunnel's RSD, in plain TCP
+(tunnel.py plays the tunnel's ends, not the tunnel).
 
 The exchange (dtx.py has the framing): both sides announce their capabilities with
 ``_notifyOfPublishedCapabilities:`` on the control channel 0; the host opens a service channel

@@ -73,8 +73,9 @@ class Lockdownd:
         self._lock = threading.Lock()
         self.requests: list[str] = []  # what hosts asked, in order (tests read it)
 
-    def serve(self, sock: socket.socket) -> None:
-        session = False
+    def serve(self, sock: socket.socket, session: bool = False) -> None:
+        """One host connection. ``session``: already trusted, as lockdownd is behind the iOS 17+
+        tunnel (``com.apple.mobile.lockdown.remote.trusted``: no StartSession, no TLS)."""
         while True:
             message = read_plist(sock)
             if message is None:

@@ -5,7 +5,9 @@ here, not captured, and labelled: ``DevicePublicKey`` (a fresh RSA key, which lo
 untrusted hosts so they can build a pair record) and ``EdgelabVirtual`` (true: how edgelab tells
 its stand-in from a phone; no Apple device sends this key). A ``trusted`` profile also holds the
 pair record of an earlier pairing (trust.py) and answers a session's Developer Mode and disk
-image questions from its ``[state]``. Each connection is served on its own
+image questions from its ``[state]``. An iOS 17+ profile with ``[state] tunnel`` also serves
+the ends of the RemoteXPC tunnel: a tunneld stand-in listing it and the phone's RSD with the
+services it plays (tunnel.py; ``tunneld_address``). Each connection is served on its own
 thread; ``max_lifetime_s``/``idle_timeout_s`` stop a stand-in a test or script forgot.
 """
 from __future__ import annotations
@@ -41,7 +43,7 @@ class MediaAfc:
         Afc(self.root).serve(sock)
 
 
-def parse_loopback(address: str) -> tuple[str, int]:
+def parse_loopback(address: str, option: str = "--usbmux") -> tuple[str, int]:
     """``HOST:PORT`` on a loopback address (the stand-in is for tests and CI only)."""
     host, sep, port_text = address.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
@@ -51,7 +53,7 @@ def parse_loopback(address: str) -> tuple[str, int]:
     except ValueError:
         port, loopback = -1, False
     if not sep or not 0 <= port <= 65535 or not loopback:
-        raise UsageError(f"--usbmux {address!r}: give HOST:PORT on a loopback address, e.g. "
+        raise UsageError(f"{option} {address!r}: give HOST:PORT on a loopback address, e.g. "
                          f"127.0.0.1:27015 (port 0 picks a free one)")
     return host, port
 
@@ -59,7 +61,8 @@ def parse_loopback(address: str) -> tuple[str, int]:
 class VirtualIPhone:
     def __init__(self, profile: str | IOSProfile, address: str = "127.0.0.1:0",
                  max_lifetime_s: float | None = None, idle_timeout_s: float | None = None,
-                 runner_play: str | None = None, iteration_ms: float | None = None):
+                 runner_play: str | None = None, iteration_ms: float | None = None,
+                 tunneld: str | None = None):
         self.profile = profile if isinstance(profile, IOSProfile) else load_ios_profile(profile)
         if runner_play is not None and runner_play not in RUNNER_PLAYS:
             raise UsageError(f"virtual EdgelabRunner fault {runner_play!r}: use one of "
@@ -98,6 +101,14 @@ class VirtualIPhone:
         self.lockdownd = Lockdownd(values, self.profile.pairing, trust, domains, services,
                                    clock_offset_s=self.profile.clock_offset_s)
         self.usbmuxd = Usbmuxd(self.profile.udid, self.lockdownd, buid=buid)
+        # iOS 17+: the RemoteXPC tunnel's device end (tunnel.py, rsd.py) and a tunneld stand-in
+        # that lists it; tunneld runs when the profile's tunnel does or ``tunneld`` (HOST:PORT)
+        # asks for one (then, with [state] tunnel false, it lists no tunnel)
+        self._values = values
+        self._tunneld_at = (parse_loopback(tunneld, "--tunneld") if tunneld is not None
+                            else (self.host, 0) if self.profile.tunnel else None)
+        self.tunnel = None    # TunnelHost, once started
+        self.tunneld = None   # Tunneld, once started
         self.max_lifetime_s = max_lifetime_s
         self.idle_timeout_s = idle_timeout_s
         self._listener: socket.socket | None = None
@@ -126,8 +137,44 @@ class VirtualIPhone:
         listener.settimeout(0.2)
         self._listener = listener
         self._started = time.monotonic()
+        try:
+            self._start_tunnel()
+        except BaseException:
+            self.stop()
+            raise
         threading.Thread(target=self._accept, name="usbmuxd", daemon=True).start()
         return self
+
+    def _start_tunnel(self) -> None:
+        if self._tunneld_at is None:
+            return
+        from .tunnel import DTSERVICEHUB, LOCKDOWN_TRUSTED, RemoteLockdown, Tunneld, TunnelHost
+        from .tunnel import tunnel_entry
+
+        if self.profile.tunnel:
+            services: dict[str, Any] = {LOCKDOWN_TRUSTED: RemoteLockdown(self.lockdownd)}
+            if self.profile.ddi_mounted and self.profile.developer_mode:
+                # iOS 17+ lists the developer services only with the personalized image mounted
+                services[DTSERVICEHUB] = Instruments(self.processes)
+            self.tunnel = TunnelHost(self.host, services, self.profile.trusted_handshake,
+                                     self._values, self.profile.udid,
+                                     on_traffic=self._traffic).start()
+        tunnel, udid = self.tunnel, self.profile.udid
+        host, port = self._tunneld_at
+        try:
+            self.tunneld = Tunneld(host, port, lambda: {udid: [tunnel_entry(tunnel)]}
+                                   if tunnel is not None else {}).start()
+        except OSError as exc:
+            raise UsageError(f"--tunneld {host}:{port}: cannot listen there ({exc}); pick "
+                             f"another port or 0 for a free one") from None
+
+    @property
+    def tunneld_address(self) -> str | None:
+        """Where the tunneld stand-in listens (EDGELAB_TUNNELD for edgelab), if it runs."""
+        return self.tunneld.address if self.tunneld is not None else None
+
+    def _traffic(self) -> None:
+        self._last_traffic = time.monotonic()
 
     def _accept(self) -> None:
         while not self._stopped.is_set():
@@ -157,6 +204,9 @@ class VirtualIPhone:
         for pid in list(self.processes.running):  # a hanging virtual runner ends with its phone
             self.processes.kill(pid)
         self.containers.cleanup()
+        for server in (self.tunneld, self.tunnel):
+            if server is not None:
+                server.stop()
         if self._listener is not None:
             try:
                 self._listener.close()

@@ -22,6 +22,9 @@ from ..profile import LOCAL_CAPTURES, PROFILE_DIR, SHARED_CAPTURES
 
 IOS_PROFILE_DIR = PROFILE_DIR / "ios"
 CAPTURE_KINDS = ("ideviceinfo", "rsd_handshake")
+# the RSD handshake a host gets over the iOS 17+ trusted tunnel (its Services table: the developer
+# services among them); not an identity capture, so a profile names it beside one of the above
+TUNNEL_CAPTURE = "rsd_handshake_trusted"
 # what the stand-in can play: untrusted/locked/denied need a person before pairing
 # (devices/ios_states.py); trusted has the pair record of an earlier pairing (trust.py), and
 # [state] developer_mode / ddi_mounted say what a session then finds
@@ -57,6 +60,8 @@ class IOSProfile:
     runner_play: str = "ok"         # [runner] play: what the virtual EdgelabRunner does (runner.py)
     iteration_ms: float = 2.0       # [runner] iteration_ms: its stand-in "iteration" (a sleep)
     clock_offset_s: float = 0.0     # [state] clock_offset_s: the phone's wall clock - the host's
+    tunnel: bool = False            # [state] tunnel: tunneld runs the iOS 17+ RemoteXPC tunnel
+    trusted_handshake: dict[str, Any] = field(default_factory=dict)  # [captures] TUNNEL_CAPTURE
     configured: tuple[str, ...] = ()  # keys that came from [lockdown], not from a capture
 
 
@@ -94,7 +99,7 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
     data = _read_with_parents(path, where)
     captures = data.get("captures", {})
     kinds = [k for k in captures if k in CAPTURE_KINDS]
-    unknown = set(captures) - set(CAPTURE_KINDS)
+    unknown = set(captures) - set(CAPTURE_KINDS) - {TUNNEL_CAPTURE}
     if unknown or len(kinds) != 1:
         raise UsageError(f"{where} [captures]: give exactly one of {', '.join(CAPTURE_KINDS)} "
                          f"(found {sorted(captures) or 'none'})")
@@ -120,6 +125,7 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
     state = data.get("state", {})
     flags = {k: state.get(k, True) for k in ("developer_mode", "ddi_mounted")}
     flags["runner_installed"] = state.get("runner_installed", False)
+    flags["tunnel"] = state.get("tunnel", False)
     wrong = [k for k, v in flags.items() if not isinstance(v, bool)]
     if wrong:
         raise UsageError(f"{where} [state] {wrong[0]} = {flags[wrong[0]]!r}: use true or false")
@@ -127,6 +133,15 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
     if not isinstance(offset, (int, float)) or isinstance(offset, bool):
         raise UsageError(f"{where} [state] clock_offset_s = {offset!r}: give seconds (the phone's "
                          f"wall clock minus the host's)")
+    trusted_handshake = (_trusted_handshake(captures[TUNNEL_CAPTURE], where)
+                         if TUNNEL_CAPTURE in captures else {})
+    if flags["tunnel"]:
+        major = str(values.get("ProductVersion", "")).split(".")[0]
+        if not (major.isdigit() and int(major) >= 17) or pairing != "trusted" \
+                or not trusted_handshake:
+            raise UsageError(f"{where} [state] tunnel = true: only an iOS 17+ phone that is "
+                             f"paired (pairing = \"trusted\") has the RemoteXPC tunnel, and the "
+                             f"profile needs [captures] {TUNNEL_CAPTURE} (its Services table)")
     battery = {**DEFAULT_BATTERY, **data.get("battery", {})}
     runner = data.get("runner", {})
     play = str(runner.get("play", "ok"))
@@ -141,7 +156,8 @@ def load_ios_profile(name_or_path: str) -> IOSProfile:
                       udid=str(values["UniqueDeviceID"]), pairing=pairing,
                       sources=dict(data.get("sources", {})), configured=configured,
                       runner_play=play, iteration_ms=float(iteration_ms),
-                      clock_offset_s=float(offset), **flags)
+                      clock_offset_s=float(offset), trusted_handshake=trusted_handshake,
+                      **flags)
 
 
 def _read_with_parents(path: Path, where: str, depth: int = 0) -> dict[str, Any]:
@@ -189,6 +205,19 @@ def _rsd_values(text: str, where: str) -> dict[str, Any]:
     if "SerialNumber" in values:
         values["SerialNumber"] = str(values["SerialNumber"])  # lockdownd sends a string
     return values
+
+
+def _trusted_handshake(relative: str, where: str) -> dict[str, Any]:
+    """The whole RSD handshake a host gets over the trusted tunnel (Properties and Services)."""
+    try:
+        handshake = json.loads(_capture_text(relative, where))
+    except ValueError as exc:
+        raise UsageError(f"{where}: the {TUNNEL_CAPTURE} capture is not handshake JSON ({exc})") \
+            from None
+    if not isinstance(handshake, dict) or not isinstance(handshake.get("Services"), dict) \
+            or not isinstance(handshake.get("Properties"), dict):
+        raise UsageError(f"{where}: the {TUNNEL_CAPTURE} capture has no Properties/Services")
+    return handshake
 
 
 def _ideviceinfo_values(text: str) -> dict[str, Any]:

@@ -24,6 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = REPO_ROOT / "device_profiles"
 SHARED_CAPTURES = REPO_ROOT.parent / "shared" / "device-data"
 LOCAL_CAPTURES = PROFILE_DIR / "captures"
+# captures from public sources that are not in ../shared (README there): looked up last
+PUBLIC_CAPTURES = PROFILE_DIR / "captures-public"
 
 KNOWN_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi", "x86_64", "x86")
 CAPTURE_KINDS = ("getprop", "cpuinfo", "cpufreq", "battery", "thermalservice", "thermal_sysfs")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
-from ..profile import LOCAL_CAPTURES, PROFILE_DIR, SHARED_CAPTURES
+from ..profile import LOCAL_CAPTURES, PROFILE_DIR, PUBLIC_CAPTURES, SHARED_CAPTURES
 
 IOS_PROFILE_DIR = PROFILE_DIR / "ios"
 CAPTURE_KINDS = ("ideviceinfo", "rsd_handshake")
@@ -182,11 +182,11 @@ def _read_with_parents(path: Path, where: str, depth: int = 0) -> dict[str, Any]
 
 
 def _capture_text(relative: str, where: str) -> str:
-    for base in (SHARED_CAPTURES, LOCAL_CAPTURES):
+    for base in (SHARED_CAPTURES, LOCAL_CAPTURES, PUBLIC_CAPTURES):
         if (base / relative).is_file():
             return (base / relative).read_text(errors="replace")
-    raise UsageError(f"{where}: capture {relative} is in neither {SHARED_CAPTURES} nor "
-                     f"{LOCAL_CAPTURES}")
+    raise UsageError(f"{where}: capture {relative} is in none of {SHARED_CAPTURES}, "
+                     f"{LOCAL_CAPTURES}, {PUBLIC_CAPTURES}")
 
 
 def _rsd_values(text: str, where: str) -> dict[str, Any]:

@@ -25,6 +25,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--usbmux", default=None, metavar="HOST:PORT|PATH",
                         help="usbmuxd to ask for iPhones (sets USBMUXD_SOCKET_ADDRESS, which "
                              "pymobiledevice3 and pytest runs read; default /var/run/usbmuxd)")
+    parser.add_argument("--tunneld", default=None, metavar="HOST:PORT",
+                        help="pymobiledevice3's tunneld, through which iOS 17+ iPhones are reached "
+                             "(sets EDGELAB_TUNNELD, which pytest runs read; default "
+                             "127.0.0.1:49151)")
     parser.add_argument("--restore", nargs="?", const="", default=None, metavar="ID",
                         help="restore the governors (and fixed-performance mode) a run that was "
                              "killed left changed, from its journal in "
@@ -35,6 +39,8 @@ def run(args) -> int:
     export_adb_environment(args.adb_server, args.adb_connect)
     if args.usbmux:
         os.environ["USBMUXD_SOCKET_ADDRESS"] = args.usbmux
+    if args.tunneld:
+        os.environ["EDGELAB_TUNNELD"] = args.tunneld
     if args.restore is not None:
         return restore(args.restore or None)
     notes: list[str] = []

@@ -101,10 +101,11 @@ def test_harness_devices_lists_the_ios17_iphone_ready(tmp_path):
         told = proc.stderr.readline()
         assert told.startswith("tunneld listening on 127.0.0.1:"), told
         tunneld = told.split()[3]
-        env = {**os.environ, "HOME": str(tmp_path), "USBMUXD_SOCKET_ADDRESS": usbmux,
-               "EDGELAB_TUNNELD": tunneld, "EDGELAB_ADB_SERVER": "127.0.0.1:1"}
-        env.pop("EDGELAB_ADB_START", None)
-        run = subprocess.run([sys.executable, "-m", "harness", "devices", "--json"], env=env,
+        env = {**os.environ, "HOME": str(tmp_path), "EDGELAB_ADB_SERVER": "127.0.0.1:1"}
+        for name in ("EDGELAB_ADB_START", "USBMUXD_SOCKET_ADDRESS", "EDGELAB_TUNNELD"):
+            env.pop(name, None)
+        run = subprocess.run([sys.executable, "-m", "harness", "devices", "--json", "--usbmux",
+                              usbmux, "--tunneld", tunneld], env=env,
                              capture_output=True, text=True, timeout=120, cwd=REPO)
     finally:
         proc.terminate()

@@ -48,6 +48,14 @@ SERVICE_FIXES = {
     "ConnectionFailedToUsbmuxdError": "start usbmuxd (`sudo systemctl start usbmuxd`; or check "
                                       "USBMUXD_SOCKET_ADDRESS), replug the iPhone, then re-run",
 }
+# a phone that changed since discovery: pymobiledevice3's exception -> the state it is in now
+ERROR_STATES = {"PasswordRequiredError": ios_states.LOCKED, "NotPairedError": ios_states.NOT_PAIRED}
+
+
+def fix_for_error(name: str) -> str | None:
+    """What a person does about pymobiledevice3's exception ``name`` (its class name), if known."""
+    state = ERROR_STATES.get(name)
+    return ios_states.fix_for(state) if state else SERVICE_FIXES.get(name)
 
 
 def usbmux_address() -> str | None:
@@ -252,11 +260,11 @@ class IOSDevice:
             raise
         except Exception as exc:  # the connection broke, the container refused, ...
             name = type(exc).__name__
-            if name == "PasswordRequiredError":  # a service refused: locked
+            if ERROR_STATES.get(name) == ios_states.LOCKED:  # a service refused: locked
                 raise InfraError(f"iPhone {self.info.id} is locked", serial=self.info.serial,
-                                 fix=ios_states.fix_for(ios_states.LOCKED)) from None
+                                 fix=fix_for_error(name)) from None
             raise InfraError(f"iPhone {self.info.id}: {name}: {exc or exc.__doc__}",
-                             serial=self.info.serial, fix=SERVICE_FIXES.get(name)) from exc
+                             serial=self.info.serial, fix=fix_for_error(name)) from exc
 
     @property
     def _address(self) -> str | None:

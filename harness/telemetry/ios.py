@@ -160,17 +160,12 @@ def battery_sample(entry: dict[str, Any] | None, t_s: float, host_s: float) -> S
     return Sample(t_s=t_s, host_s=host_s, temp_c=temps, battery=fields)
 
 
-# pymobiledevice3's exception for a phone that changed since discovery -> its state (the fix)
-ERROR_STATES = {"PasswordRequiredError": ios_states.LOCKED, "NotPairedError": ios_states.NOT_PAIRED}
-
-
 def _reason(exc: BaseException) -> str:
     """What went wrong, with the person's fix where one is known (a phone locked or unpaired
     since discovery, a service refused)."""
-    from ..devices.ios import SERVICE_FIXES
+    from ..devices.ios import fix_for_error
 
     name = type(exc).__name__
-    state = ERROR_STATES.get(name)
-    fix = ios_states.fix_for(state) if state else SERVICE_FIXES.get(name)
+    fix = fix_for_error(name)
     text = f"{name}: {str(exc).rstrip('.')}" if str(exc) else name
     return f"{text}; {fix}" if fix else text

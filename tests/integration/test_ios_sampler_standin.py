@@ -13,7 +13,7 @@ import time
 import types
 
 import pytest
-from test_ios_standin import _mlpackage, _opened
+from ios_fixtures import mlpackage, opened
 
 pytest.importorskip("pymobiledevice3", reason="the ios extra: pip install -e '.[ios]'")
 pytestmark = pytest.mark.integration
@@ -31,11 +31,11 @@ def test_an_iphone_cell_gets_battery_power_temperature_and_its_loop_window(monke
     samplers = DeviceSamplers(idle_window_s=1.0)
     with VirtualIPhone("iphone14promax_ios16_ready", "127.0.0.1:0", max_lifetime_s=120,
                        iteration_ms=5.0) as phone:
-        device = _opened(phone, monkeypatch)
+        device = opened(phone, monkeypatch)
         try:
             with samplers.cell(device.info.id, device) as sampling:
                 raw = device.run_engine(types.SimpleNamespace(name="coreml"),
-                                        _mlpackage(tmp_path), None, settings)
+                                        mlpackage(tmp_path), None, settings)
             fields = sampling.record_fields(raw, {})
         finally:
             samplers.stop()
@@ -102,10 +102,10 @@ def test_a_runner_that_heats_the_phone_is_a_throttled_cell(monkeypatch, tmp_path
     samplers = DeviceSamplers(idle_window_s=0)
     with VirtualIPhone("iphone14promax_ios16_ready", "127.0.0.1:0", max_lifetime_s=60,
                        runner_play="hot") as phone:
-        device = _opened(phone, monkeypatch)
+        device = opened(phone, monkeypatch)
         try:
             with samplers.cell(device.info.id, device) as sampling:
-                raw = device.run_engine(types.SimpleNamespace(name="coreml"), _mlpackage(tmp_path),
+                raw = device.run_engine(types.SimpleNamespace(name="coreml"), mlpackage(tmp_path),
                                         None, RunSettings(warmup=1, iterations=20, timeout_s=30))
             conditions = sampling.record_fields(raw, {})["conditions"]
         finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from android_fixtures import model_cache, models  # noqa: F401 (fixtures)
+from ios_fixtures import mlpackage, opened
 
 pytest.importorskip("pymobiledevice3", reason="the ios extra: pip install -e '.[ios]'")
 pytestmark = pytest.mark.integration
@@ -196,14 +197,6 @@ def test_suites_record_a_ready_iphones_cells_as_unsupported_with_the_reason(
     assert records[0]["device"]["kind"] == "ios" and records[0]["device"]["soc"] == "A12 Bionic"
 
 
-def _opened(phone, monkeypatch):
-    from harness.devices import ios
-
-    monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", phone.address)
-    (info,) = ios.discover(notes=[])
-    return ios.IOSDevice(info, timeout_s=60)
-
-
 def test_push_and_pull_through_house_arrest_into_the_runners_documents(monkeypatch, tmp_path):
     """A Core ML package (a directory) and a job file reach the runner's Documents over AFC,
     through the real pymobiledevice3 HouseArrestService; a second push sends nothing, a changed
@@ -220,7 +213,7 @@ def test_push_and_pull_through_house_arrest_into_the_runners_documents(monkeypat
     job = tmp_path / "job.json"
     job.write_text('{"schema": 1}')
     with VirtualIPhone("iphonexr_ready", "127.0.0.1:0", max_lifetime_s=120) as phone:
-        device = _opened(phone, monkeypatch)
+        device = opened(phone, monkeypatch)
         documents = phone.containers.by_bundle[RUNNER_BUNDLE_ID] / "Documents"
         remote = device.push(package, "/edgelab/models/abc")
         assert remote == "/edgelab/models/abc/model.mlpackage"
@@ -254,24 +247,10 @@ def test_core_ml_cells_name_the_missing_runner_app(monkeypatch, tmp_path):
     coreml = types.SimpleNamespace(name="coreml")
     artifact = types.SimpleNamespace(path=tmp_path / "compiled.mlmodelc")
     with VirtualIPhone("iphonexr_paired", "127.0.0.1:0", max_lifetime_s=120) as phone:
-        device = _opened(phone, monkeypatch)
+        device = opened(phone, monkeypatch)
         with pytest.raises(Unsupported, match=r"EdgelabRunner app \(org.edgelab.EdgelabRunner\) "
                                               r"is not installed on this iPhone: build and sign"):
             device.run_engine(coreml, artifact, None, None)
-
-
-def _mlpackage(tmp_path: Path):
-    """A Core ML package as edgelab's variants are laid out (the virtual runner reads no
-    weights: it sleeps per iteration and says so in its results)."""
-    import hashlib
-    import types
-
-    package = tmp_path / "m.mlpackage"
-    (package / "Data" / "com.apple.CoreML").mkdir(parents=True)
-    (package / "Manifest.json").write_text('{"fileFormatVersion": "1.0.0"}')
-    (package / "Data" / "com.apple.CoreML" / "model.mlmodel").write_bytes(b"\0" * 4096)
-    return types.SimpleNamespace(path=package, sha256=hashlib.sha256(b"m").hexdigest(),
-                                 format="coreml", model="m", variant="fp32")
 
 
 @pytest.mark.parametrize("play, outcome", [
@@ -293,11 +272,11 @@ def test_a_core_ml_cell_is_launched_and_collected_through_process_control(
 
     monkeypatch.setenv("HOME", str(tmp_path))
     coreml = types.SimpleNamespace(name="coreml")
-    artifact = _mlpackage(tmp_path)
+    artifact = mlpackage(tmp_path)
     settings = RunSettings(warmup=2, iterations=5, timeout_s=3, compute_units="cpuOnly")
     with VirtualIPhone("iphone14promax_ios16_ready", "127.0.0.1:0", max_lifetime_s=120,
                        runner_play=play) as phone:
-        device = _opened(phone, monkeypatch)
+        device = opened(phone, monkeypatch)
         if outcome is None:
             raw = device.run_engine(coreml, artifact, None, settings)
             assert len(raw.samples_ms) == 5 and all(v > 0 for v in raw.samples_ms)
@@ -343,7 +322,7 @@ def test_a_registered_runner_is_installed_through_installation_proxy(monkeypatch
                            env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert wrong.returncode == 2 and "bundle id 'com.x.y' is not the runner's" in wrong.stderr
     with VirtualIPhone("iphonexr_paired", "127.0.0.1:0", max_lifetime_s=120) as phone:
-        device = _opened(phone, monkeypatch)
+        device = opened(phone, monkeypatch)
         with pytest.raises(Unsupported, match="then register the .ipa with `python -m harness "
                                               "ios-runner add EdgelabRunner.ipa`"):
             device.run_engine(coreml, artifact, None, None)
@@ -366,14 +345,14 @@ def test_battery_telemetry_through_diagnostics_relay(monkeypatch, tmp_path):
 
     monkeypatch.setenv("HOME", str(tmp_path))
     with VirtualIPhone("iphonexr_ready", "127.0.0.1:0", max_lifetime_s=120) as phone:
-        sample = _opened(phone, monkeypatch).sample()
+        sample = opened(phone, monkeypatch).sample()
     # the stand-in's configured IORegistry entry (profile.DEFAULT_BATTERY), read by the real
     # DiagnosticsService.get_battery over a TLS service connection
     assert (sample["battery_temp_c"], sample["battery_voltage_mv"], sample["battery_current_ma"],
             sample["battery_pct"], sample["charging"]) == (30.5, 4012.0, -412.0, 81.0, False)
     assert sample["telemetry_source"] == "diagnostics_relay IOPMPowerSource"
     with VirtualIPhone("iphone14promax", "127.0.0.1:0", max_lifetime_s=120) as phone:
-        untrusted = _opened(phone, monkeypatch).sample()
+        untrusted = opened(phone, monkeypatch).sample()
     assert list(untrusted) == ["telemetry_error"]  # not paired: no reading, and no failure
 
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ios_fixtures import mlpackage, opened
 
 pytest.importorskip("pymobiledevice3", reason="the ios extra: pip install -e '.[ios]'")
 pytestmark = pytest.mark.integration
@@ -143,28 +144,6 @@ def test_without_the_tunnel_discovery_says_tunnel_not_running(tunneld, monkeypat
     assert "remote tunneld" in info.details["fix"] and "EDGELAB_TUNNELD" in info.details["fix"]
 
 
-def _opened(phone, monkeypatch):
-    from harness.devices import ios
-
-    monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", phone.address)
-    monkeypatch.setenv("EDGELAB_TUNNELD", phone.tunneld_address)
-    (info,) = ios.discover(notes=[])
-    assert info.state == "device", info
-    return ios.IOSDevice(info, timeout_s=60)
-
-
-def _mlpackage(tmp_path: Path):
-    import hashlib
-    import types
-
-    package = tmp_path / "m.mlpackage"
-    (package / "Data" / "com.apple.CoreML").mkdir(parents=True)
-    (package / "Manifest.json").write_text('{"fileFormatVersion": "1.0.0"}')
-    (package / "Data" / "com.apple.CoreML" / "model.mlmodel").write_bytes(b"\0" * 4096)
-    return types.SimpleNamespace(path=package, sha256=hashlib.sha256(b"m").hexdigest(),
-                                 format="coreml", model="m", variant="fp32")
-
-
 @pytest.mark.parametrize("play, outcome", [
     ("ok", None),
     ("hang", r"^timeout: EdgelabRunner did not finish within 3 s; no results.json in its "
@@ -183,11 +162,12 @@ def test_a_core_ml_cell_is_launched_through_the_tunnels_process_control(
 
     monkeypatch.setenv("HOME", str(tmp_path))
     coreml = types.SimpleNamespace(name="coreml")
-    artifact = _mlpackage(tmp_path)
+    artifact = mlpackage(tmp_path)
     settings = RunSettings(warmup=2, iterations=5, timeout_s=3, compute_units="cpuOnly")
     with VirtualIPhone("iphone14promax_ready", "127.0.0.1:0", max_lifetime_s=120,
                        runner_play=play) as phone:
-        device = _opened(phone, monkeypatch)
+        device = opened(phone, monkeypatch)
+        assert device.info.state == "device", device.info
         if outcome is None:
             raw = device.run_engine(coreml, artifact, None, settings)
             assert len(raw.samples_ms) == 5 and all(v > 0 for v in raw.samples_ms)

@@ -10,29 +10,16 @@ import pytest
 
 pytest.importorskip("pymobiledevice3", reason="the ios extra: pip install -e '.[ios]'")
 
+from dtx_client import client_parse  # noqa: E402
+
 from harness.virtual.ios import dtx  # noqa: E402
-
-
-def _client_parse(wire: bytes):
-    """pymobiledevice3's reading of one single-fragment message."""
-    from pymobiledevice3.dtx.fragment import DTXFragment
-    from pymobiledevice3.dtx.message import DTXMessage
-    from pymobiledevice3.dtx.structs import DtxFragmentHeader
-
-    header = DtxFragmentHeader.parse(wire[:32])
-    fragment = DTXFragment(index=header.index, count=header.count, data_size=header.data_size,
-                           identifier=header.identifier,
-                           conversation_index=header.conversation_index,
-                           channel_code=header.channel_code, flags=header.flags,
-                           payload=memoryview(wire[32:]))
-    return DTXMessage.parse(fragment, wire[32:])
 
 
 def test_a_call_from_the_phone_reads_as_pymobiledevice3_expects():
     wire = dtx.encode(dtx.Message(dtx.DISPATCH, 7, 0, -1, False,
                                   "processWithPID:terminatedWithExitCode:orCrashingSignal:",
                                   [401, -1, 11]))
-    message = _client_parse(wire)
+    message = client_parse(wire)
     assert (message.identifier, message.conversation_index, message.channel_code) == (7, 0, -1)
     assert message.payload == "processWithPID:terminatedWithExitCode:orCrashingSignal:"
     assert list(message.aux) == [401, -1, 11]
@@ -49,7 +36,7 @@ def test_replies_carry_a_value_or_nothing_or_an_nserror():
     link.reply(request, 402)
     link.reply(request)
     link.reply_error(request, "Unable to invoke -[X y] - it does not respond to the selector")
-    value, empty, error = (_client_parse(dtx.encode(m)) for m in sent)
+    value, empty, error = (client_parse(dtx.encode(m)) for m in sent)
     assert (value.type, value.payload, value.conversation_index) == (DTXMessageType.OBJECT, 402, 1)
     assert empty.type == DTXMessageType.OK and len(empty.payload_data) == 0
     assert error.type == DTXMessageType.ERROR and isinstance(error.payload, NSError)

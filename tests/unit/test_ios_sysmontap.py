@@ -142,20 +142,12 @@ def _stand_in_tap(apps):
 def _client_reads(data: bytes, channel: int):
     """The DATA message the phone sends, as pymobiledevice3's DTX decoder and Tap read it."""
     from bpylist2 import archiver
-    from pymobiledevice3.dtx.fragment import DTXFragment
-    from pymobiledevice3.dtx.message import DTXMessage
-    from pymobiledevice3.dtx.structs import DtxFragmentHeader, DTXMessageType
+    from dtx_client import client_parse
+    from pymobiledevice3.dtx.structs import DTXMessageType
 
     from harness.virtual.ios import dtx
 
-    wire = dtx.encode(dtx.Message(dtx.DATA, 9, 0, channel, False, data))
-    header = DtxFragmentHeader.parse(wire[:32])
-    fragment = DTXFragment(index=header.index, count=header.count, data_size=header.data_size,
-                           identifier=header.identifier,
-                           conversation_index=header.conversation_index,
-                           channel_code=header.channel_code, flags=header.flags,
-                           payload=memoryview(wire[32:]))
-    message = DTXMessage.parse(fragment, wire[32:])
+    message = client_parse(dtx.encode(dtx.Message(dtx.DATA, 9, 0, channel, False, data)))
     assert message.type == DTXMessageType.DATA and message.channel_code == channel
     return archiver.unarchive(bytes(message.payload_data))  # TapMessageChannel.receive_plist
 
